@@ -1,0 +1,46 @@
+"""The application: secure_auth plus this project's feature routers.
+
+`create_app()` is the factory; the module-level `app` (for `uvicorn app:app`) is built on
+first access, so importing this module reads no configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+from app_routes import ROUTERS
+from secure_auth.application import create_secure_app
+from secure_auth.config import Settings, load_settings
+from secure_auth.stores import SessionStore, StateStore
+
+ROOT = Path(__file__).resolve().parent
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    session_store: SessionStore | None = None,
+    state_store: StateStore | None = None,
+) -> FastAPI:
+    settings = settings or load_settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return create_secure_app(
+        settings,
+        templates_dir=ROOT / "templates",
+        static_dir=ROOT / "static",
+        feature_routers=ROUTERS,
+        session_store=session_store,
+        state_store=state_store,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        application = create_app()
+        globals()["app"] = application
+        return application
+    raise AttributeError(name)

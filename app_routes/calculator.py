@@ -1,0 +1,83 @@
+"""A small feature behind sign-in: add, subtract, multiply or divide two numbers."""
+
+from __future__ import annotations
+
+from decimal import Decimal, DivisionByZero, InvalidOperation, localcontext
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from secure_auth.dependencies import CsrfProtected, require_user
+from secure_auth.rendering import render
+
+router = APIRouter(prefix="/calculator", dependencies=[Depends(require_user)])
+
+OPERATORS = {"add": "+", "subtract": "−", "multiply": "×", "divide": "÷"}
+MAX_INPUT_LENGTH = 40
+MAX_MAGNITUDE = Decimal("1e15")
+
+
+class CalculationError(ValueError):
+    """A friendly message for the person, never a stack trace."""
+
+
+def parse_number(raw: object, label: str) -> Decimal:
+    text = raw.strip() if isinstance(raw, str) else ""
+    if not text:
+        raise CalculationError(f"Enter a number for {label}.")
+    if len(text) > MAX_INPUT_LENGTH:
+        raise CalculationError(f"{label} is too long: use at most {MAX_INPUT_LENGTH} characters.")
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise CalculationError(f"{label} is not a number.") from None
+    if not value.is_finite():
+        raise CalculationError(f"{label} must be a finite number.")
+    if abs(value) > MAX_MAGNITUDE:
+        raise CalculationError(f"{label} is too large: keep numbers between -10^15 and 10^15.")
+    return value
+
+
+def calculate(a: Decimal, b: Decimal, operator: str) -> Decimal:
+    with localcontext() as ctx:
+        ctx.prec = 28
+        ctx.traps[DivisionByZero] = True
+        if operator == "add":
+            result = a + b
+        elif operator == "subtract":
+            result = a - b
+        elif operator == "multiply":
+            result = a * b
+        elif operator == "divide":
+            if b == 0:
+                raise CalculationError("Division by zero is not defined. Choose another second number.")
+            result = a / b
+        else:
+            raise CalculationError("Choose one of the four operations.")
+    return result.normalize() if result != 0 else Decimal(0)
+
+
+def format_number(value: Decimal) -> str:
+    text = format(value, "f")
+    return text if len(text) <= 60 else format(value, "e")
+
+
+@router.get("")
+async def calculator_form(request: Request) -> Response:
+    return render(request, "calculator.html", {"operators": OPERATORS, "form": {}})
+
+
+@router.post("")
+async def calculator_submit(request: Request, session: CsrfProtected) -> Response:
+    form = await request.form()
+    values = {name: form.get(name) for name in ("a", "b", "operator")}
+    context = {"operators": OPERATORS, "form": {k: v if isinstance(v, str) else "" for k, v in values.items()}}
+    try:
+        a = parse_number(values["a"], "The first number")
+        b = parse_number(values["b"], "The second number")
+        operator = values["operator"] if values["operator"] in OPERATORS else ""
+        result = calculate(a, b, str(operator))
+    except CalculationError as exc:
+        return render(request, "calculator.html", {**context, "error": str(exc)}, status_code=400)
+    expression = f"{format_number(a)} {OPERATORS[str(operator)]} {format_number(b)}"
+    return render(request, "calculator.html", {**context, "expression": expression, "result": format_number(result)})

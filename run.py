@@ -1,0 +1,99 @@
+"""Entry point.
+
+    python run.py                 serve the app as configured by the environment / .env
+    python run.py --demo          serve it against the bundled local Entra stand-in
+    python run.py --workers 4     several worker processes (configure shared stores first)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from secure_auth.config import ConfigError, load_settings
+
+ROOT = Path(__file__).resolve().parent
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Secure Entra ID sign-in for a server-rendered FastAPI app")
+    parser.add_argument("--demo", action="store_true", help="run against the local Entra stand-in (no Azure needed)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    return parser.parse_args(argv)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from local_entra import DEMO_CLIENT_ID, LocalEntra, demo_config
+
+    from app import create_app
+
+    base_url = f"http://localhost:{args.port}"
+    config = demo_config(
+        redirect_uri=f"{base_url}/auth/callback",
+        post_logout_redirect_uri=f"{base_url}/auth/signed-out",
+        state_dir=ROOT / ".local_entra",
+    )
+    try:
+        entra = LocalEntra(config).start()
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        settings = load_settings(
+            entra_client_id=DEMO_CLIENT_ID,
+            entra_tenant_id=entra.tenant_id,
+            entra_authority_host=entra.authority_host,
+            entra_oidc_authority="",
+            entra_client_secret=None,
+            entra_client_certificate=None,
+            entra_ca_bundle=entra.ca_bundle_path,
+            entra_allowed_tenants="",
+            public_base_url=base_url,
+            app_env="development",
+        )
+        print(_demo_banner(base_url, entra, config.users), flush=True)
+        uvicorn.run(create_app(settings), host="127.0.0.1", port=args.port, log_level="info")
+    finally:
+        entra.stop()
+    return 0
+
+
+def _demo_banner(base_url: str, entra: object, users: list) -> str:
+    lines = [
+        "",
+        "  Demo mode: the app signs in against local_entra, a local Entra ID stand-in.",
+        f"  Open {base_url} and sign in as one of:",
+    ]
+    for user in users:
+        roles = f"  roles: {', '.join(user.roles)}" if user.roles else ""
+        lines.append(f"    {user.username:<28} password: {user.password}{roles}")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.demo:
+        return run_demo(args)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.workers > 1:
+        # Each worker process builds its own app from the same environment.
+        uvicorn.run("app:app", host=args.host, port=args.port, workers=args.workers, proxy_headers=False)
+        return 0
+    from app import create_app
+
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, proxy_headers=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""secure_auth: Entra ID sign-in for server-rendered FastAPI apps (a Backend-for-Frontend)."""

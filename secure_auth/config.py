@@ -1,0 +1,294 @@
+"""Settings: read once at start-up from the environment and `.env`, then passed in.
+
+Every problem is reported as a single `ConfigError` line that names the variable and
+the fix, and never echoes a secret value.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+logger = logging.getLogger("secure_auth.config")
+
+# Entra's own sign-in hosts: MSAL may run instance discovery only against these.
+MICROSOFT_AUTHORITY_HOSTS = frozenset(
+    {
+        "login.microsoftonline.com",
+        "login.microsoft.com",
+        "login.windows.net",
+        "sts.windows.net",
+        "login.microsoftonline.us",
+        "login.chinacloudapi.cn",
+        "login.partner.microsoftonline.cn",
+    }
+)
+MULTI_TENANT_IDS = frozenset({"organizations", "common"})
+RESERVED_SCOPES = frozenset({"openid", "profile", "offline_access"})
+
+
+class ConfigError(Exception):
+    """A configuration problem, phrased as one line: the variable, what is wrong, the fix."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    entra_client_id: str = ""
+    entra_tenant_id: str = ""
+    entra_authority_host: str = "https://login.microsoftonline.com"
+    entra_oidc_authority: str = ""
+    entra_client_secret: SecretStr | None = None
+    entra_client_certificate: Path | None = None
+    entra_scopes: str = ""
+    entra_allowed_tenants: str = ""
+    entra_ca_bundle: Path | None = None
+    entra_http_timeout: float = 10.0
+
+    public_base_url: str = "http://localhost:8000"
+    app_env: Literal["development", "production"] = "development"
+    session_secret_key: SecretStr | None = None
+    session_idle_timeout: int = 3600
+    session_absolute_timeout: int = 28800
+    trusted_hosts: str = "localhost,127.0.0.1"
+    debug_info_enabled: bool | None = None
+    debug_info_role: str = ""
+    log_level: str = "INFO"
+
+    @field_validator(
+        "entra_client_secret", "entra_client_certificate", "entra_ca_bundle", "session_secret_key",
+        "debug_info_enabled", mode="before",
+    )
+    @classmethod
+    def _empty_means_unset(cls, value: Any) -> Any:
+        # An empty variable in .env means "not set", not "the current directory" or "".
+        return None if isinstance(value, str) and not value.strip() else value
+
+    # ----- derived values (computed once) -----
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "production"
+
+    @property
+    def is_confidential(self) -> bool:
+        return bool(self.entra_client_secret) or self.entra_client_certificate is not None
+
+    @property
+    def client_kind(self) -> str:
+        if self.entra_client_certificate is not None:
+            return "confidential client (certificate)"
+        if self.entra_client_secret:
+            return "confidential client (secret)"
+        return "public client (no secret)"
+
+    @cached_property
+    def base_url(self) -> str:
+        return self.public_base_url.rstrip("/")
+
+    @property
+    def redirect_uri(self) -> str:
+        return self.base_url + "/auth/callback"
+
+    @property
+    def post_logout_redirect_uri(self) -> str:
+        return self.base_url + "/auth/signed-out"
+
+    @property
+    def uses_https(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    @property
+    def authority(self) -> str:
+        """The authority MSAL is given (`oidc_authority` when that is set)."""
+        if self.entra_oidc_authority:
+            return self.entra_oidc_authority.rstrip("/")
+        return f"{self.entra_authority_host.rstrip('/')}/{self.entra_tenant_id}"
+
+    @property
+    def uses_oidc_authority(self) -> bool:
+        return bool(self.entra_oidc_authority)
+
+    @property
+    def discovery_url(self) -> str:
+        if self.uses_oidc_authority:
+            return self.authority + "/.well-known/openid-configuration"
+        return self.authority + "/v2.0/.well-known/openid-configuration"
+
+    @property
+    def instance_discovery(self) -> bool:
+        host = urlsplit(self.entra_authority_host).hostname or ""
+        return not self.uses_oidc_authority and host in MICROSOFT_AUTHORITY_HOSTS
+
+    @property
+    def scopes(self) -> list[str]:
+        return self.entra_scopes.split()
+
+    @property
+    def allowed_tenants(self) -> frozenset[str]:
+        return frozenset(t.strip().lower() for t in self.entra_allowed_tenants.split(",") if t.strip())
+
+    @property
+    def trusted_host_list(self) -> list[str]:
+        return [h.strip() for h in self.trusted_hosts.split(",") if h.strip()]
+
+    @property
+    def show_debug_info(self) -> bool:
+        if self.debug_info_enabled is None:
+            return not self.is_production
+        return self.debug_info_enabled
+
+    @property
+    def session_cookie_name(self) -> str:
+        return "__Host-session" if self.is_production else "session"
+
+    @property
+    def flow_cookie_name(self) -> str:
+        # __Host- demands Path=/, but this cookie is scoped to the callback path.
+        return "__Secure-auth_flow" if self.is_production else "auth_flow"
+
+    @cached_property
+    def secret_key(self) -> str:
+        if self.session_secret_key is not None:
+            return self.session_secret_key.get_secret_value()
+        return _generated_secret_key()
+
+
+_GENERATED_KEY: list[str] = []
+
+
+def _generated_secret_key() -> str:
+    """One random key per process, so development works with no configuration."""
+    if not _GENERATED_KEY:
+        _GENERATED_KEY.append(secrets.token_urlsafe(48))
+        logger.warning(
+            "SESSION_SECRET_KEY is not set: using a random key for this process; "
+            "sessions end when it restarts and cannot be shared between workers"
+        )
+    return _GENERATED_KEY[0]
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and check the settings; raise ConfigError with one line on any problem."""
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe_validation_error(exc)) from None
+    check_settings(settings)
+    return settings
+
+
+def _describe_validation_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    name = str(error["loc"][0]).upper() if error.get("loc") else "configuration"
+    return f"{name} is invalid ({error['msg']}): fix its value in the environment or .env"
+
+
+def check_settings(s: Settings) -> None:
+    """The contradictions and omissions pydantic cannot see on its own."""
+    if not s.entra_client_id.strip():
+        raise ConfigError(
+            "ENTRA_CLIENT_ID is not set: set it to your app registration's Application (client) ID, "
+            "or run `python run.py --demo` to try the app against the local Entra stand-in"
+        )
+    if s.entra_oidc_authority and s.entra_tenant_id:
+        raise ConfigError(
+            "ENTRA_OIDC_AUTHORITY and ENTRA_TENANT_ID are both set: keep ENTRA_OIDC_AUTHORITY for an "
+            "External ID or other OpenID Connect issuer, or ENTRA_TENANT_ID for a workforce tenant, not both"
+        )
+    if not s.entra_oidc_authority and not s.entra_tenant_id.strip():
+        raise ConfigError(
+            "ENTRA_TENANT_ID is not set: set it to your tenant ID or domain, or to 'organizations' / "
+            "'common' for a multi-tenant app (or set ENTRA_OIDC_AUTHORITY instead)"
+        )
+    if s.entra_oidc_authority:
+        _require_https_url("ENTRA_OIDC_AUTHORITY", s.entra_oidc_authority, needs_path=True)
+    else:
+        _require_https_url("ENTRA_AUTHORITY_HOST", s.entra_authority_host, needs_path=False)
+        if "/" in s.entra_tenant_id.strip("/"):
+            raise ConfigError("ENTRA_TENANT_ID must be a tenant ID or domain without slashes")
+    if s.entra_client_secret and s.entra_client_certificate is not None:
+        raise ConfigError(
+            "ENTRA_CLIENT_SECRET and ENTRA_CLIENT_CERTIFICATE are both set: keep one credential "
+            "(a certificate is the stronger choice) and remove the other"
+        )
+    if s.entra_client_certificate is not None:
+        _require_file("ENTRA_CLIENT_CERTIFICATE", s.entra_client_certificate)
+        text = s.entra_client_certificate.read_text(errors="replace")
+        if "PRIVATE KEY-----" not in text or "BEGIN CERTIFICATE-----" not in text:
+            raise ConfigError(
+                "ENTRA_CLIENT_CERTIFICATE must be a PEM file holding both the private key and the "
+                "certificate: concatenate them into one file"
+            )
+    if s.entra_ca_bundle is not None:
+        _require_file("ENTRA_CA_BUNDLE", s.entra_ca_bundle)
+        if "BEGIN CERTIFICATE-----" not in s.entra_ca_bundle.read_text(errors="replace"):
+            raise ConfigError("ENTRA_CA_BUNDLE must be a PEM file of CA certificates")
+    reserved = RESERVED_SCOPES.intersection(s.scopes)
+    if reserved:
+        raise ConfigError(
+            f"ENTRA_SCOPES must not list {', '.join(sorted(reserved))}: MSAL adds openid, profile and "
+            "offline_access itself; list only extra delegated scopes such as User.Read"
+        )
+    if s.entra_http_timeout <= 0 or s.entra_http_timeout > 120:
+        raise ConfigError("ENTRA_HTTP_TIMEOUT must be between 0 and 120 seconds")
+    _check_public_base_url(s)
+    if s.session_idle_timeout < 60:
+        raise ConfigError("SESSION_IDLE_TIMEOUT must be at least 60 seconds")
+    if s.session_absolute_timeout < s.session_idle_timeout:
+        raise ConfigError(
+            "SESSION_ABSOLUTE_TIMEOUT must be at least SESSION_IDLE_TIMEOUT: raise it or lower the idle timeout"
+        )
+    if not s.trusted_host_list:
+        raise ConfigError("TRUSTED_HOSTS is empty: list the host names this app is served under, comma separated")
+    if s.is_production:
+        _check_production(s)
+
+
+def _check_public_base_url(s: Settings) -> None:
+    parts = urlsplit(s.public_base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError("PUBLIC_BASE_URL must be an absolute URL such as https://app.example.com")
+    if parts.query or parts.fragment:
+        raise ConfigError("PUBLIC_BASE_URL must not carry a query or fragment")
+    if parts.path not in ("", "/"):
+        raise ConfigError("PUBLIC_BASE_URL must be the site's origin without a path, such as https://app.example.com")
+
+
+def _check_production(s: Settings) -> None:
+    if not s.uses_https:
+        raise ConfigError("PUBLIC_BASE_URL must be https in production (APP_ENV=production): serve the app over TLS")
+    if s.session_secret_key is None:
+        raise ConfigError(
+            "SESSION_SECRET_KEY is required in production: set it to a random value of 32 bytes or more, "
+            "e.g. the output of `python -c \"import secrets; print(secrets.token_urlsafe(48))\"`"
+        )
+    if s.debug_info_enabled and not s.debug_info_role:
+        raise ConfigError(
+            "DEBUG_INFO_ROLE is required when DEBUG_INFO_ENABLED=true in production: name the app role "
+            "whose holders may read /debug-info"
+        )
+
+
+def _require_https_url(name: str, value: str, *, needs_path: bool) -> None:
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ConfigError(f"{name} must be an https URL (MSAL talks to identity providers over TLS only)")
+    if needs_path and parts.path.strip("/") == "":
+        raise ConfigError(f"{name} must include a path, such as https://contoso.ciamlogin.com/contoso.onmicrosoft.com")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{name} must not carry a query or fragment")
+
+
+def _require_file(name: str, path: Path) -> None:
+    if not path.is_file():
+        raise ConfigError(f"{name} points at '{path}', which is not a readable file: fix the path")

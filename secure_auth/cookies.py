@@ -1,0 +1,36 @@
+"""Cookie attributes in one place: HttpOnly, SameSite=Lax, Secure on https, __Host- in production."""
+
+from __future__ import annotations
+
+from fastapi.responses import Response
+
+from secure_auth.config import Settings
+from secure_auth.stores import FLOW_LIFETIME_SECONDS
+
+CALLBACK_PATH = "/auth/callback"
+
+
+def set_session_cookie(response: Response, settings: Settings, value: str) -> None:
+    # No Max-Age: the server ends sessions; the browser drops the cookie when it closes.
+    response.set_cookie(
+        settings.session_cookie_name, value, path="/", httponly=True, samesite="lax", secure=settings.uses_https
+    )
+
+
+def clear_session_cookie(response: Response, settings: Settings) -> None:
+    response.delete_cookie(
+        settings.session_cookie_name, path="/", httponly=True, samesite="lax", secure=settings.uses_https
+    )
+
+
+def set_flow_cookie(response: Response, settings: Settings, binding: str) -> None:
+    """The browser half of a pending sign-in: only sent to the callback, gone in 10 minutes."""
+    response.set_cookie(
+        settings.flow_cookie_name,
+        binding,
+        path=CALLBACK_PATH,
+        max_age=FLOW_LIFETIME_SECONDS,
+        httponly=True,
+        samesite="lax",
+        secure=settings.uses_https,
+    )

@@ -1,0 +1,108 @@
+"""FastAPI dependencies: who the user is, and may they do this."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import Depends, Request
+
+from secure_auth.crypto import constant_time_equals
+from secure_auth.events import security_event
+from secure_auth.rendering import request_id
+from secure_auth.services import Services
+from secure_auth.sessions import Session
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class SignInRequired(Exception):
+    """Raised by require_user; answered with a redirect to sign in (or 401 JSON)."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__("sign-in required")
+        self.next_path = next_path
+
+
+class CsrfRejected(Exception):
+    """Raised when an unsafe request lacks the session's CSRF token; answered with 403."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Forbidden(Exception):
+    """Signed in, but not allowed; answered with 403."""
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+async def current_session(request: Request) -> Session | None:
+    """The signed-in session, loaded once per request (also used by page rendering)."""
+    if hasattr(request.state, "session"):
+        return request.state.session
+    services: Services = request.app.state.services
+    session = await services.sessions.load(request.cookies.get(services.settings.session_cookie_name))
+    request.state.session = session
+    return session
+
+
+async def require_user(request: Request, session: Annotated[Session | None, Depends(current_session)]) -> Session:
+    """The one dependency a feature router needs to require sign-in."""
+    if session is None:
+        query = f"?{request.url.query}" if request.url.query else ""
+        raise SignInRequired(request.url.path + query)
+    return session
+
+
+async def verify_csrf(request: Request, session: Annotated[Session, Depends(require_user)]) -> Session:
+    """Unsafe methods need the session's CSRF token (form field `csrf_token` or header
+    `X-CSRF-Token`) and must not come from another site."""
+    if request.method not in UNSAFE_METHODS:
+        return session
+    reason = _cross_site_reason(request)
+    if reason is None:
+        supplied = request.headers.get("x-csrf-token")
+        if supplied is None and "form" in request.headers.get("content-type", ""):
+            form = await request.form()
+            value = form.get("csrf_token")
+            supplied = value if isinstance(value, str) else None
+        if not constant_time_equals(supplied, session.csrf_token):
+            reason = "missing_token" if not supplied else "wrong_token"
+    if reason is not None:
+        security_event("csrf_rejected", request_id(request), reason=reason, path=request.url.path)
+        raise CsrfRejected(reason)
+    return session
+
+
+def _cross_site_reason(request: Request) -> str | None:
+    if request.headers.get("sec-fetch-site") == "cross-site":
+        return "cross_site_request"
+    origin = request.headers.get("origin")
+    if origin and origin != "null":
+        services: Services = request.app.state.services
+        expected = urlsplit(services.settings.base_url)
+        got = urlsplit(origin)
+        if (got.scheme, got.netloc) != (expected.scheme, expected.netloc):
+            return "foreign_origin"
+    elif origin == "null":
+        return "opaque_origin"
+    return None
+
+
+def require_roles(*roles: str):
+    """A dependency that requires every one of `roles` (Entra app roles)."""
+
+    async def dependency(session: Annotated[Session, Depends(require_user)]) -> Session:
+        if not set(roles).issubset(session.roles):
+            raise Forbidden()
+        return session
+
+    return dependency
+
+
+CurrentUser = Annotated[Session, Depends(require_user)]
+CsrfProtected = Annotated[Session, Depends(verify_csrf)]

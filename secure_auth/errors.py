@@ -1,0 +1,74 @@
+"""Exception handlers: every error is a clear page or JSON with the request id, never a
+stack trace; the detail goes to the server log under the same request id."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from secure_auth.dependencies import CsrfRejected, Forbidden, SignInRequired
+from secure_auth.rendering import error_response, request_id, wants_json
+
+logger = logging.getLogger("secure_auth.errors")
+
+_MESSAGES = {
+    400: "The request was not understood.",
+    401: "You need to sign in first.",
+    403: "You are not allowed to do that.",
+    404: "There is no page at this address.",
+    405: "This address does not accept that kind of request.",
+    413: "The request was too large.",
+    429: "Too many requests. Wait a moment and try again.",
+}
+
+
+async def _http_exception(request: Request, exc: StarletteHTTPException) -> Response:
+    status = exc.status_code
+    title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    return error_response(request, status, title, _MESSAGES.get(status, "The request failed."), headers=exc.headers)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+    logger.info("request_id=%s rejected invalid input: %d problem(s)", request_id(request), len(exc.errors()))
+    return error_response(request, 400, "Bad request", "Some of the input was missing or not valid.", reason="invalid_input")
+
+
+async def _sign_in_required(request: Request, exc: SignInRequired) -> Response:
+    if wants_json(request) or request.method != "GET":
+        return JSONResponse(
+            {"error": "unauthenticated", "message": "Sign in first.", "request_id": request_id(request)},
+            status_code=401,
+        )
+    return RedirectResponse("/auth/login?" + urlencode({"next": exc.next_path}), status_code=303)
+
+
+async def _csrf_rejected(request: Request, exc: CsrfRejected) -> Response:
+    return error_response(
+        request, 403, "Request refused",
+        "This form has expired or did not come from this site. Go back, reload the page and try again.",
+        reason="csrf_rejected",
+    )
+
+
+async def _forbidden(request: Request, exc: Forbidden) -> Response:
+    return error_response(request, 403, "Forbidden", _MESSAGES[403], reason="forbidden")
+
+
+async def _unhandled(request: Request, exc: Exception) -> Response:
+    logger.exception("request_id=%s unhandled error", request_id(request))
+    return error_response(request, 500, "Something went wrong", "The error has been logged. Try again later.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(StarletteHTTPException, _http_exception)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(SignInRequired, _sign_in_required)  # type: ignore[arg-type]
+    app.add_exception_handler(CsrfRejected, _csrf_rejected)  # type: ignore[arg-type]
+    app.add_exception_handler(Forbidden, _forbidden)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unhandled)

@@ -1,0 +1,176 @@
+"""Sign-in and sign-out: /auth/login, /auth/callback, /auth/logout, /auth/signed-out.
+
+A pending sign-in lives on the server in the StateStore, keyed by `state`, and is bound
+to the browser that started it by a random value in a short-lived HttpOnly cookie that
+only the callback path receives (its SHA-256 is kept with the flow). The callback needs
+no session, so a lost or rotated session, another worker or a restart with a shared
+store does not break sign-in; a code and state replayed in another browser fail, so the
+StateStore never reopens login CSRF.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Annotated
+from urllib.parse import urlencode, urlsplit
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from secure_auth.aadsts import aadsts_code, explain
+from secure_auth.cookies import clear_session_cookie, set_flow_cookie, set_session_cookie
+from secure_auth.crypto import constant_time_equals, random_token, sha256_hex
+from secure_auth.dependencies import CsrfProtected, current_session, get_services
+from secure_auth.events import security_event
+from secure_auth.identity import SignInError, first_line
+from secure_auth.rendering import error_response, render, request_id
+from secure_auth.services import Services
+from secure_auth.sessions import Session
+from secure_auth.validators import safe_next_path
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+_BINDING = re.compile(r"^[A-Za-z0-9_-]{43}$")
+MAX_CALLBACK_PARAM_LENGTH = 8192
+ALLOWED_PROMPTS = frozenset({"login", "select_account", "consent", "none"})
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+MaybeSession = Annotated[Session | None, Depends(current_session)]
+
+
+@router.get("/login")
+async def login(request: Request, services: ServicesDep, next: str | None = None, prompt: str | None = None) -> Response:
+    settings = services.settings
+    next_path = safe_next_path(next)
+    # The flow cookie belongs to the public host; starting elsewhere (127.0.0.1 instead
+    # of localhost, say) would lose it at the callback, so move to the public origin first.
+    public = urlsplit(settings.base_url)
+    if request.url.netloc != public.netloc:
+        return RedirectResponse(f"{settings.base_url}/auth/login?{urlencode({'next': next_path})}", status_code=303)
+
+    try:
+        flow = await run_in_threadpool(
+            services.identity.begin_sign_in, prompt=prompt if prompt in ALLOWED_PROMPTS else None
+        )
+    except SignInError as exc:
+        security_event("login_failed", request_id(request), reason=exc.reason)
+        return error_response(
+            request, exc.status_code, "The identity provider cannot be reached",
+            "Signing in is not possible right now. Try again in a moment.", reason=exc.reason,
+        )
+
+    existing = request.cookies.get(settings.flow_cookie_name, "")
+    binding = existing if _BINDING.match(existing) else random_token(32)
+    await services.state_store.put(
+        flow["state"], {"flow": flow, "next": next_path, "binding": sha256_hex(binding), "started_at": time.time()}
+    )
+    security_event("login_started", request_id(request))
+    response = RedirectResponse(flow["auth_uri"], status_code=303)
+    set_flow_cookie(response, settings, binding)
+    return response
+
+
+@router.get("/callback")
+async def callback(request: Request, services: ServicesDep, session: MaybeSession) -> Response:
+    settings = services.settings
+    rid = request_id(request)
+    params = {k: v for k, v in request.query_params.items()}
+    if any(len(v) > MAX_CALLBACK_PARAM_LENGTH for v in params.values()):
+        return _failed(request, 400, "bad_callback", "The sign-in response was malformed.")
+    state = params.get("state")
+    if not state:
+        return _failed(request, 400, "missing_state", "The sign-in response did not say which sign-in it belongs to.")
+
+    pending = await services.state_store.take(state)  # single use, even when what follows fails
+    if pending is None:
+        return _failed(
+            request, 400, "unknown_state",
+            "This sign-in link has expired or was already used. Start again from the sign-in button.",
+        )
+    binding = request.cookies.get(settings.flow_cookie_name)
+    if not constant_time_equals(sha256_hex(binding) if binding else None, pending.get("binding")):
+        return _failed(
+            request, 400, "browser_mismatch",
+            "This sign-in was started in another browser. For your safety it cannot be finished here; "
+            "start again from the sign-in button.",
+        )
+
+    if "error" in params:
+        description = params.get("error_description")
+        code = aadsts_code(description)
+        security_event("login_failed", rid, reason="idp_error", error=params["error"], aadsts=code)
+        return error_response(
+            request, 400, "Sign-in did not complete", _idp_message(code), reason="idp_error", aadsts=code,
+            idp_message=first_line(description),
+        )
+    if not params.get("code"):
+        return _failed(request, 400, "missing_code", "The sign-in response carried no authorization code.")
+
+    try:
+        result = await run_in_threadpool(services.identity.complete_sign_in, pending["flow"], params)
+    except SignInError as exc:
+        code = aadsts_code(exc.description, exc.error_codes)
+        security_event(
+            "token_validation_failed" if exc.reason == "token_validation_failed" else "login_failed",
+            rid, reason=exc.reason, detail=exc.description if exc.reason != "idp_error" else exc.error, aadsts=code,
+        )
+        return error_response(
+            request, exc.status_code, "Sign-in did not complete", _sign_in_error_message(exc, code),
+            reason=exc.reason, aadsts=code, idp_message=exc.description if exc.reason == "idp_error" else None,
+        )
+
+    if session is not None:
+        await services.sessions.destroy(session.id)  # a new id at every sign-in
+    new_session = await services.sessions.create(claims=result.claims, token_cache=result.token_cache)
+    security_event("login_succeeded", rid, oid=result.claims.get("oid"), tid=result.claims.get("tid"))
+    response = RedirectResponse(safe_next_path(pending.get("next")), status_code=303)
+    set_session_cookie(response, settings, services.sessions.cookie_value(new_session))
+    return response
+
+
+@router.get("/logout")
+async def logout_confirm(request: Request, session: MaybeSession) -> Response:
+    """Shows a confirmation form; a GET never signs anyone out."""
+    if session is None:
+        return RedirectResponse("/auth/signed-out", status_code=303)
+    return render(request, "logout.html", {"signed_out": False})
+
+
+@router.post("/logout")
+async def logout(request: Request, services: ServicesDep, session: CsrfProtected) -> Response:
+    await services.sessions.destroy(session.id)
+    security_event("logout", request_id(request), oid=session.user.get("oid"))
+    target = await run_in_threadpool(
+        services.identity.end_session_url, login_hint=session.user.get("login_hint")
+    )
+    response = RedirectResponse(target or "/auth/signed-out", status_code=303)
+    clear_session_cookie(response, services.settings)
+    return response
+
+
+@router.get("/signed-out")
+async def signed_out(request: Request, services: ServicesDep, session: MaybeSession) -> Response:
+    response = render(request, "logout.html", {"signed_out": session is None})
+    return response
+
+
+def _failed(request: Request, status_code: int, reason: str, message: str) -> Response:
+    security_event("login_failed", request_id(request), reason=reason)
+    return error_response(request, status_code, "Sign-in did not complete", message, reason=reason)
+
+
+def _idp_message(code: int | None) -> str:
+    help_ = explain(code)
+    return help_.title + "." if help_ else "The identity provider reported an error."
+
+
+def _sign_in_error_message(exc: SignInError, code: int | None) -> str:
+    if exc.reason == "idp_error":
+        return _idp_message(code)
+    if exc.reason == "idp_unavailable":
+        return "The identity provider could not be reached. Try again in a moment."
+    if exc.reason == "token_validation_failed":
+        return "The identity provider's answer failed this app's security checks, so you were not signed in."
+    return "The sign-in could not be completed. Start again from the sign-in button."

@@ -1,0 +1,21 @@
+"""The objects a request needs, built once per application and kept on `app.state`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi.templating import Jinja2Templates
+
+from secure_auth.config import Settings
+from secure_auth.identity import IdentityClient
+from secure_auth.sessions import SessionManager
+from secure_auth.stores import StateStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    identity: IdentityClient
+    sessions: SessionManager
+    state_store: StateStore
+    templates: Jinja2Templates

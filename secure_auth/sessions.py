@@ -1,0 +1,159 @@
+"""Server-side sessions behind an opaque, signed session id.
+
+The browser's cookie holds only `<random id>.<signature>` (under 100 bytes): no token,
+no claim. Everything else lives in the SessionStore.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any, AsyncIterator, Callable
+
+from itsdangerous import BadSignature, Signer
+
+from secure_auth.crypto import random_token
+from secure_auth.stores import SessionStore
+
+logger = logging.getLogger("secure_auth.sessions")
+
+# Claims kept from the id_token: enough to show who is signed in and to authorize,
+# small enough that a record stays a few kilobytes.
+KEPT_CLAIMS = ("name", "preferred_username", "email", "oid", "sub", "tid", "iss", "roles", "login_hint", "sid")
+# last_seen is written back at most this often, so an ordinary page view rarely writes;
+# the idle timeout may therefore end a session up to this much early, never late.
+TOUCH_INTERVAL_SECONDS = 30
+MAX_COOKIE_VALUE_LENGTH = 200
+
+
+@dataclass
+class Session:
+    id: str
+    user: dict[str, Any]
+    csrf_token: str
+    created_at: float
+    last_seen: float
+    token_cache: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def roles(self) -> list[str]:
+        roles = self.user.get("roles") or []
+        return [r for r in roles if isinstance(r, str)]
+
+    def to_record(self) -> dict[str, Any]:
+        record = asdict(self)
+        del record["id"]
+        return record
+
+    @classmethod
+    def from_record(cls, session_id: str, record: dict[str, Any]) -> "Session":
+        return cls(id=session_id, **record)
+
+
+def kept_claims(claims: dict[str, Any]) -> dict[str, Any]:
+    return {name: claims[name] for name in KEPT_CLAIMS if name in claims}
+
+
+class SessionManager:
+    """Creates, loads, touches and ends sessions; enforces idle and absolute timeouts."""
+
+    def __init__(
+        self,
+        store: SessionStore,
+        *,
+        secret_key: str,
+        idle_timeout: int,
+        absolute_timeout: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self._signer = Signer(secret_key, salt="secure_auth.session-id")
+        self.idle_timeout = idle_timeout
+        self.absolute_timeout = absolute_timeout
+        self._clock = clock
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    # ----- cookie <-> id -----
+
+    def cookie_value(self, session: Session) -> str:
+        return self._signer.sign(session.id).decode("ascii")
+
+    def session_id_from_cookie(self, value: str | None) -> str | None:
+        if not value or len(value) > MAX_COOKIE_VALUE_LENGTH:
+            return None
+        try:
+            return self._signer.unsign(value).decode("ascii")
+        except (BadSignature, UnicodeDecodeError):
+            return None
+
+    # ----- lifecycle -----
+
+    async def create(self, *, claims: dict[str, Any], token_cache: str = "") -> Session:
+        """A brand-new session id at every sign-in (never reuse one from before)."""
+        now = self._clock()
+        session = Session(
+            id=random_token(32),
+            user=kept_claims(claims),
+            csrf_token=random_token(32),
+            created_at=now,
+            last_seen=now,
+            token_cache=token_cache,
+        )
+        await self.save(session)
+        return session
+
+    async def load(self, cookie_value: str | None) -> Session | None:
+        """The live session for this cookie, or None (unsigned, unknown, ended or expired)."""
+        session_id = self.session_id_from_cookie(cookie_value)
+        if session_id is None:
+            return None
+        record = await self.store.get(session_id)
+        if record is None:
+            return None
+        try:
+            session = Session.from_record(session_id, record)
+        except TypeError:
+            logger.warning("discarding a session record of an unknown shape")
+            await self.store.delete(session_id)
+            return None
+        now = self._clock()
+        if self.expired(session, now):
+            logger.info("session_expired", extra={"event": "session_expired"})
+            await self.store.delete(session_id)
+            return None
+        if now - session.last_seen >= TOUCH_INTERVAL_SECONDS:
+            session.last_seen = now
+            await self.save(session)
+        return session
+
+    def expired(self, session: Session, now: float) -> bool:
+        return (
+            now >= session.created_at + self.absolute_timeout
+            or now >= session.last_seen + self.idle_timeout
+        )
+
+    async def save(self, session: Session) -> None:
+        remaining = session.created_at + self.absolute_timeout - self._clock()
+        ttl = min(session.last_seen + self.idle_timeout - self._clock(), remaining)
+        if ttl <= 0:
+            await self.store.delete(session.id)
+            return
+        await self.store.set(session.id, session.to_record(), ttl)
+
+    async def destroy(self, session_id: str) -> None:
+        await self.store.delete(session_id)
+
+    @asynccontextmanager
+    async def lock(self, session_id: str) -> AsyncIterator[None]:
+        """Serialise read-modify-write sequences on one session within this process."""
+        lock = self._locks.get(session_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[session_id] = lock
+        async with lock:
+            yield

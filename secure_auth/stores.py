@@ -1,0 +1,120 @@
+"""Server-side stores for pending sign-ins and sessions. They know nothing about HTTP.
+
+Both have a small async interface so that a networked backend (Redis) can replace the
+in-memory one without touching the callers. Values are JSON-serialisable dicts, and the
+memory stores keep them as JSON text, so each caller gets its own copy and a concurrent
+writer can never leave a half-updated record behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import OrderedDict
+from typing import Any, Callable, Protocol
+
+logger = logging.getLogger("secure_auth.stores")
+
+Clock = Callable[[], float]
+FLOW_LIFETIME_SECONDS = 600
+
+
+class StateStore(Protocol):
+    """Pending sign-ins by OAuth `state`: single use, short lived."""
+
+    async def put(self, state: str, flow: dict[str, Any]) -> None: ...
+
+    async def take(self, state: str) -> dict[str, Any] | None:
+        """Remove and return the flow for `state`; None when unknown, taken or expired."""
+        ...
+
+
+class SessionStore(Protocol):
+    async def get(self, session_id: str) -> dict[str, Any] | None: ...
+
+    async def set(self, session_id: str, record: dict[str, Any], ttl: float) -> None: ...
+
+    async def delete(self, session_id: str) -> None: ...
+
+
+def _purge_front(entries: OrderedDict[str, tuple[float, str]], now: float) -> None:
+    """Drop expired entries from the front; stop at the first live one."""
+    while entries:
+        expires_at, _ = next(iter(entries.values()))
+        if expires_at > now:
+            return
+        entries.popitem(last=False)
+
+
+class MemoryStateStore:
+    """Entries share one lifetime, so insertion order is expiry order: purging pops
+    expired entries off the front and never scans the rest. When full, the oldest
+    pending sign-in is dropped rather than growing without bound."""
+
+    def __init__(
+        self, *, ttl: float = FLOW_LIFETIME_SECONDS, max_entries: int = 10_000, clock: Clock = time.monotonic
+    ) -> None:
+        self._ttl = ttl
+        self._max_entries = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[float, str]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+    async def put(self, state: str, flow: dict[str, Any]) -> None:
+        now = self._clock()
+        _purge_front(self._entries, now)
+        self._entries.pop(state, None)
+        while len(self._entries) >= self._max_entries:
+            self._entries.popitem(last=False)
+            logger.warning("state store full (%d pending sign-ins): dropped the oldest", self._max_entries)
+        self._entries[state] = (now + self._ttl, json.dumps(flow))
+
+    async def take(self, state: str) -> dict[str, Any] | None:
+        now = self._clock()
+        _purge_front(self._entries, now)
+        entry = self._entries.pop(state, None)
+        if entry is None or entry[0] <= now:
+            return None
+        return json.loads(entry[1])
+
+
+class MemorySessionStore:
+    """Sessions in this process. Every write moves the entry to the back, so the front
+    holds the least recently written ones; purging pops expired entries off the front
+    until it meets a live one (reads still check expiry themselves)."""
+
+    def __init__(self, *, max_entries: int = 100_000, clock: Clock = time.monotonic) -> None:
+        self._max_entries = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[float, str]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+    async def get(self, session_id: str) -> dict[str, Any] | None:
+        now = self._clock()
+        _purge_front(self._entries, now)
+        entry = self._entries.get(session_id)
+        if entry is None:
+            return None
+        if entry[0] <= now:
+            del self._entries[session_id]
+            return None
+        return json.loads(entry[1])
+
+    async def set(self, session_id: str, record: dict[str, Any], ttl: float) -> None:
+        now = self._clock()
+        _purge_front(self._entries, now)
+        self._entries.pop(session_id, None)
+        while len(self._entries) >= self._max_entries:
+            self._entries.popitem(last=False)
+            logger.warning("session store full (%d sessions): ended the least recently used", self._max_entries)
+        self._entries[session_id] = (now + ttl, json.dumps(record))
+
+    async def delete(self, session_id: str) -> None:
+        self._entries.pop(session_id, None)

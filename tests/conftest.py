@@ -1,0 +1,184 @@
+"""Shared fixtures: a real local_entra over HTTPS and real app servers on loopback.
+
+Three app servers run side by side, one per client kind (public, confidential with a
+secret, confidential with a certificate); each is registered at local_entra with its
+exact redirect URI. Nothing is mocked: MSAL talks HTTPS to local_entra, the tests talk
+HTTP to the apps.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from fastapi import FastAPI
+
+from app import create_app
+from local_entra import DEMO_USERS, ClientRegistration, LocalEntra, LocalEntraConfig
+from secure_auth.config import Settings, load_settings
+from tests.support.browser import Browser
+from tests.support.servers import ServerThread, bind_loopback
+
+PUBLIC_CLIENT_ID = "9a1d7c0e-1111-4a2b-8c3d-000000000001"
+SECRET_CLIENT_ID = "9a1d7c0e-2222-4a2b-8c3d-000000000002"
+CERT_CLIENT_ID = "9a1d7c0e-3333-4a2b-8c3d-000000000003"
+CLIENT_SECRET = "test-secret-value-4f9c2d1e8b7a"
+CLIENT_KINDS = ("public", "secret", "certificate")
+
+ADELE = next(u for u in DEMO_USERS if u.username.startswith("adele"))
+BEN = next(u for u in DEMO_USERS if u.username.startswith("ben"))
+GUEST = next(u for u in DEMO_USERS if u.username.startswith("guest"))
+
+# Settings from this machine's environment or a developer's .env must not leak into tests.
+for _name in list(os.environ):
+    if _name.startswith(("ENTRA_", "SESSION_", "DEBUG_INFO_")) or _name in ("APP_ENV", "PUBLIC_BASE_URL", "TRUSTED_HOSTS"):
+        del os.environ[_name]
+
+
+def _certificate_pem(directory: Path) -> Path:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "secure-auth-test-client")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    path = directory / "client-cert.pem"
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        + cert.public_bytes(serialization.Encoding.PEM)
+    )
+    return path
+
+
+@dataclass
+class AppServer:
+    kind: str
+    settings: Settings
+    app: FastAPI
+    server: ServerThread
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.base_url
+
+    @property
+    def services(self):
+        return self.app.state.services
+
+
+@pytest.fixture(scope="session")
+def work_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("secure_auth")
+
+
+@pytest.fixture(scope="session")
+def app_sockets():
+    sockets = {kind: bind_loopback() for kind in CLIENT_KINDS}
+    yield sockets
+
+
+@pytest.fixture(scope="session")
+def client_certificate(work_dir: Path) -> Path:
+    return _certificate_pem(work_dir)
+
+
+def _base_url(sock) -> str:
+    return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture(scope="session")
+def entra(work_dir: Path, app_sockets, client_certificate: Path) -> Iterator[LocalEntra]:
+    cert_pem = client_certificate.read_bytes()
+    cert_only = cert_pem[cert_pem.index(b"-----BEGIN CERTIFICATE-----") :]
+    urls = {kind: _base_url(sock) for kind, sock in app_sockets.items()}
+
+    def registration(kind: str, client_id: str, **kwargs) -> ClientRegistration:
+        return ClientRegistration(
+            client_id=client_id,
+            redirect_uris=[urls[kind] + "/auth/callback"],
+            post_logout_redirect_uris=[urls[kind] + "/auth/signed-out"],
+            **kwargs,
+        )
+
+    config = LocalEntraConfig(
+        clients=[
+            registration("public", PUBLIC_CLIENT_ID, public_client=True),
+            registration("secret", SECRET_CLIENT_ID, public_client=False, client_secret=CLIENT_SECRET),
+            registration("certificate", CERT_CLIENT_ID, public_client=False, certificate_pem=cert_only),
+        ],
+        users=list(DEMO_USERS),
+        state_dir=work_dir / "local_entra",
+    )
+    entra = LocalEntra(config).start()
+    yield entra
+    entra.stop()
+
+
+def settings_for(kind: str, entra: LocalEntra, base_url: str, client_certificate: Path, **overrides) -> Settings:
+    values = {
+        "entra_tenant_id": entra.tenant_id,
+        "entra_authority_host": entra.authority_host,
+        "entra_ca_bundle": entra.ca_bundle_path,
+        "public_base_url": base_url,
+        "session_secret_key": "test-session-secret-" + "x" * 32,
+    }
+    if kind == "public":
+        values["entra_client_id"] = PUBLIC_CLIENT_ID
+    elif kind == "secret":
+        values.update(entra_client_id=SECRET_CLIENT_ID, entra_client_secret=CLIENT_SECRET)
+    else:
+        values.update(entra_client_id=CERT_CLIENT_ID, entra_client_certificate=client_certificate)
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@pytest.fixture(scope="session")
+def app_servers(entra: LocalEntra, app_sockets, client_certificate: Path) -> Iterator[dict[str, AppServer]]:
+    servers = {}
+    for kind, sock in app_sockets.items():
+        settings = settings_for(kind, entra, _base_url(sock), client_certificate)
+        app = create_app(settings)
+        servers[kind] = AppServer(kind, settings, app, ServerThread(app, sock).start())
+    yield servers
+    for server in servers.values():
+        server.server.stop()
+
+
+@pytest.fixture(params=CLIENT_KINDS)
+def app_server(request: pytest.FixtureRequest, app_servers: dict[str, AppServer]) -> AppServer:
+    return app_servers[request.param]
+
+
+@pytest.fixture
+def public_app(app_servers: dict[str, AppServer]) -> AppServer:
+    return app_servers["public"]
+
+
+@pytest.fixture
+def browsers():
+    """A factory of independent browsers (each its own cookie jar)."""
+    opened: list[Browser] = []
+
+    def open_browser(base_url: str) -> Browser:
+        browser = Browser(base_url)
+        opened.append(browser)
+        return browser
+
+    yield open_browser
+    for browser in opened:
+        browser.close()
