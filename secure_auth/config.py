@@ -153,7 +153,7 @@ class Settings(BaseSettings):
 
     @property
     def flow_cookie_name(self) -> str:
-        # __Host- demands Path=/, but this cookie is scoped to the callback path.
+        # __Host- demands Path=/, but this cookie is scoped to /auth/.
         return "__Secure-auth_flow" if self.is_production else "auth_flow"
 
     @cached_property

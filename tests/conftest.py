@@ -182,3 +182,26 @@ def browsers():
     yield open_browser
     for browser in opened:
         browser.close()
+
+
+@pytest.fixture
+def extra_app(entra: LocalEntra, client_certificate: Path):
+    """Start a public-client app with other settings, registered at local_entra for the test."""
+    started: list[tuple[ServerThread, str]] = []
+    registration = entra.config.client(PUBLIC_CLIENT_ID)
+
+    def start(**overrides) -> AppServer:
+        sock = bind_loopback()
+        base_url = _base_url(sock)
+        settings = settings_for("public", entra, base_url, client_certificate, **overrides)
+        registration.redirect_uris.append(settings.redirect_uri)
+        registration.post_logout_redirect_uris.append(settings.post_logout_redirect_uri)
+        app = create_app(settings)
+        server = AppServer("public", settings, app, ServerThread(app, sock).start())
+        started.append((server.server, settings.redirect_uri))
+        return server
+
+    yield start
+    for server, redirect_uri in started:
+        server.stop()
+        registration.redirect_uris.remove(redirect_uri)

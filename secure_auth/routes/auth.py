@@ -2,7 +2,7 @@
 
 A pending sign-in lives on the server in the StateStore, keyed by `state`, and is bound
 to the browser that started it by a random value in a short-lived HttpOnly cookie that
-only the callback path receives (its SHA-256 is kept with the flow). The callback needs
+only paths under /auth/ receive (its SHA-256 is kept with the flow). The callback needs
 no session, so a lost or rotated session, another worker or a restart with a shared
 store does not break sign-in; a code and state replayed in another browser fail, so the
 StateStore never reopens login CSRF.

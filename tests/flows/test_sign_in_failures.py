@@ -1,0 +1,290 @@
+"""Every bad input on the sign-in path gets a 4xx page, no session and no 500.
+
+All against the real local_entra over HTTPS; misbehaviour of the identity provider is
+produced by local_entra itself (its in-process test hooks), not by mocking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+
+import pytest
+
+from secure_auth.stores import MemoryStateStore
+from tests.conftest import ADELE, BEN, GUEST
+from tests.support.browser import Callback
+
+
+def assert_refused(browser, response, status: int = 400, reason: str | None = None) -> None:
+    assert response.status_code == status, response.text
+    assert "Traceback" not in response.text
+    assert "Request id" in response.text
+    if reason:
+        assert reason in response.text
+    assert browser.session_cookie is None
+    assert browser.get("/me").status_code == 401
+
+
+def with_state(callback: Callback, state: str | None) -> str:
+    params = dict(callback.params)
+    if state is None:
+        params.pop("state")
+    else:
+        params["state"] = state
+    base = callback.url.split("?")[0]
+    return base + "?" + "&".join(f"{k}={v}" for k, v in params.items())
+
+
+# ----- state -----
+
+
+def test_wrong_state_is_refused(public_app, browsers):
+    browser = browsers(public_app.base_url)
+    callback = browser.authenticate(browser.start_login(), BEN.username, BEN.password)
+    assert_refused(browser, browser.get(with_state(callback, "not-the-state")), reason="unknown_state")
+
+
+def test_missing_state_is_refused(public_app, browsers):
+    browser = browsers(public_app.base_url)
+    callback = browser.authenticate(browser.start_login(), BEN.username, BEN.password)
+    assert_refused(browser, browser.get(with_state(callback, None)), reason="missing_state")
+
+
+def test_replayed_callback_is_refused(public_app, browsers):
+    browser = browsers(public_app.base_url)
+    callback = browser.authenticate(browser.start_login(), BEN.username, BEN.password)
+    assert browser.finish(callback).status_code == 303
+    other = browsers(public_app.base_url)
+    other.client.cookies = browser.client.cookies  # same browser, minus the session
+    other.client.cookies.delete("session")
+    assert_refused(other, other.finish(callback), reason="unknown_state")
+
+
+def test_expired_state_is_refused(public_app, browsers):
+    now = [time.monotonic()]
+    original = public_app.services.state_store
+    public_app.services.state_store = MemoryStateStore(clock=lambda: now[0])
+    try:
+        browser = browsers(public_app.base_url)
+        callback = browser.authenticate(browser.start_login(), BEN.username, BEN.password)
+        now[0] += 601
+        assert_refused(browser, browser.finish(callback), reason="unknown_state")
+    finally:
+        public_app.services.state_store = original
+
+
+def test_code_and_state_opened_in_another_browser_fail(public_app, browsers):
+    """Login CSRF: an attacker's code and state must not sign the victim in as the attacker."""
+    attacker = browsers(public_app.base_url)
+    callback = attacker.authenticate(attacker.start_login(), BEN.username, BEN.password)
+    victim = browsers(public_app.base_url)
+    victim.start_login()  # even a victim with a pending sign-in of their own
+    assert_refused(victim, victim.finish(callback), reason="browser_mismatch")
+    # The flow is single use: the attacker cannot finish it afterwards either.
+    assert_refused(attacker, attacker.finish(callback), reason="unknown_state")
+
+
+def test_two_tabs_can_sign_in_from_one_browser(public_app, browsers):
+    browser = browsers(public_app.base_url)
+    first = browser.start_login("/calculator")
+    second = browser.start_login("/me")
+    callback_second = browser.authenticate(second, BEN.username, BEN.password)
+    callback_first = browser.authenticate(first, ADELE.username, ADELE.password)
+    assert browser.finish(callback_second).headers["location"] == "/me"
+    assert browser.finish(callback_first).headers["location"] == "/calculator"
+    assert browser.get("/me").json()["username"] == ADELE.username
+
+
+def test_pending_flow_survives_a_lost_session(public_app, browsers):
+    """The callback needs no session: losing the session cookie mid-flow is harmless."""
+    browser = browsers(public_app.base_url)
+    browser.sign_in(BEN.username, BEN.password)
+    authorize = browser.start_login("/calculator")
+    browser.client.cookies.delete("session")
+    callback = browser.authenticate(authorize, ADELE.username, ADELE.password)
+    assert browser.finish(callback).headers["location"] == "/calculator"
+    assert browser.get("/me").json()["username"] == ADELE.username
+
+
+# ----- identity provider errors -----
+
+
+def test_user_cancelling_at_the_idp_gets_an_explained_error(public_app, browsers):
+    browser = browsers(public_app.base_url)
+    authorize = browser.start_login()
+    page = browser.get(authorize)
+    from tests.support.browser import hidden_inputs
+
+    fields = hidden_inputs(page.text)
+    fields.update(action="cancel")
+    response = browser.client.post(authorize.split("?")[0], data=fields)
+    callback = Callback(response.headers["location"])
+    assert callback.params["error"] == "access_denied"
+    result = browser.finish(callback)
+    assert_refused(browser, result, reason="idp_error")
+    assert "AADSTS65004" in result.text and "Consent was declined" in result.text
+
+
+def test_error_text_on_an_unexpected_callback_is_not_shown(public_app, browsers):
+    """Without a matching state, the page must not echo text an attacker put in the URL."""
+    browser = browsers(public_app.base_url)
+    response = browser.get("/auth/callback", params={"error": "x", "error_description": "Call +1-555 now", "state": "s"})
+    assert_refused(browser, response)
+    assert "Call +1-555" not in response.text
+
+
+def test_pkce_mismatch_is_explained(public_app, browsers):
+    browser = browsers(public_app.base_url)
+    authorize = browser.start_login()
+    callback = browser.authenticate(authorize, BEN.username, BEN.password)
+    store = public_app.services.state_store
+    state = callback.params["state"]
+
+    async def swap_verifier() -> None:
+        pending = await store.take(state)
+        pending["flow"]["code_verifier"] = "x" * 43
+        await store.put(state, pending)
+
+    asyncio.run(swap_verifier())
+    result = browser.finish(callback)
+    assert_refused(browser, result, reason="idp_error")
+    assert "AADSTS501481" in result.text
+
+
+def test_idp_outage_for_one_user_does_not_fail_the_next(app_server, browsers, entra):
+    """MSAL's throttle cache must not answer another user's token request from a 5xx."""
+    first = browsers(app_server.base_url)
+    callback = first.authenticate(first.start_login(), BEN.username, BEN.password)
+    entra.fail_token_requests(1, 503)
+    failed = first.finish(callback)
+    assert_refused(first, failed, status=502, reason="idp_unavailable")
+
+    second = browsers(app_server.base_url)
+    assert second.sign_in(ADELE.username, ADELE.password).status_code == 303
+    assert second.get("/me").json()["username"] == ADELE.username
+
+
+def test_idp_unreachable_at_login_is_a_clear_503(extra_app, browsers):
+    # Nothing listens on port 9 of loopback: discovery fails fast.
+    server = extra_app(entra_authority_host="https://127.0.0.1:9")
+    browser = browsers(server.base_url)
+    response = browser.get("/auth/login")
+    assert_refused(browser, response, status=503)
+    assert "cannot be reached" in response.text
+
+
+# ----- tampered id_tokens -----
+
+
+def _b64(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+TAMPERINGS = {
+    "bad_signature": lambda claims, sign: sign(claims)[:-8] + "AAAAAAAA",
+    "swapped_payload": lambda claims, sign: ".".join(
+        [sign(claims).split(".")[0], _b64({**claims, "oid": "someone-else"}), sign(claims).split(".")[2]]
+    ),
+    "wrong_audience": lambda claims, sign: sign({**claims, "aud": "another-app"}),
+    "wrong_issuer": lambda claims, sign: sign({**claims, "iss": "https://evil.example/v2.0"}),
+    "expired": lambda claims, sign: sign({**claims, "exp": int(time.time()) - 3600, "iat": int(time.time()) - 7200}),
+    "not_yet_valid": lambda claims, sign: sign({**claims, "nbf": int(time.time()) + 3600}),
+    "wrong_nonce": lambda claims, sign: sign({**claims, "nonce": "0" * 64}),
+    "alg_none": lambda claims, sign: _b64({"alg": "none", "typ": "JWT"}) + "." + _b64(claims) + ".",
+    "unknown_kid": lambda claims, sign: sign(claims, {"kid": "not-a-published-kid"}),
+}
+
+
+@pytest.mark.parametrize("tampering", sorted(TAMPERINGS))
+def test_tampered_id_token_leaves_no_session(tampering, public_app, browsers, entra):
+    browser = browsers(public_app.base_url)
+    callback = browser.authenticate(browser.start_login(), BEN.username, BEN.password)
+    entra.transform_next_id_token(TAMPERINGS[tampering])
+    result = browser.finish(callback)
+    assert result.status_code in (400, 502), result.text
+    assert result.status_code < 500 or tampering == "wrong_nonce"
+    assert_refused(browser, result, status=result.status_code)
+    assert "security checks" in result.text or "nonce_mismatch" in result.text
+
+
+@pytest.fixture
+def own_entra_app(work_dir, client_certificate):
+    """A private local_entra and app, so rotating keys cannot disturb other tests."""
+    from app import create_app
+    from local_entra import DEMO_USERS, ClientRegistration, LocalEntra, LocalEntraConfig
+    from tests.conftest import PUBLIC_CLIENT_ID, AppServer, settings_for
+    from tests.support.servers import ServerThread, bind_loopback
+
+    sock = bind_loopback()
+    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    client = ClientRegistration(PUBLIC_CLIENT_ID, [base_url + "/auth/callback"], [base_url + "/auth/signed-out"])
+    entra = LocalEntra(LocalEntraConfig([client], list(DEMO_USERS), state_dir=work_dir / "local_entra")).start()
+    settings = settings_for("public", entra, base_url, client_certificate)
+    app = create_app(settings)
+    server = AppServer("public", settings, app, ServerThread(app, sock).start())
+    yield entra, server
+    server.server.stop()
+    entra.stop()
+
+
+def test_signing_key_rollover_is_followed_and_refetches_are_rate_limited(own_entra_app, browsers):
+    entra, app = own_entra_app
+    browsers(app.base_url).sign_in(BEN.username, BEN.password)  # keys cached
+    keys_before = entra.counters["keys"]
+    entra.rotate_signing_key(keep_old=True)
+    other = browsers(app.base_url)
+    assert other.sign_in(ADELE.username, ADELE.password).status_code == 303
+    assert other.get("/me").status_code == 200
+    assert entra.counters["keys"] == keys_before + 1  # exactly one refetch for the new kid
+
+    # A forged unknown kid right after: refused, and no second refetch within the interval.
+    forged = browsers(app.base_url)
+    callback = forged.authenticate(forged.start_login(), BEN.username, BEN.password)
+    entra.transform_next_id_token(TAMPERINGS["unknown_kid"])
+    assert_refused(forged, forged.finish(callback), reason="token_validation_failed")
+    assert entra.counters["keys"] == keys_before + 1
+
+
+# ----- tenants -----
+
+
+def test_user_of_another_tenant_fails_a_single_tenant_app(public_app, browsers):
+    browser = browsers(public_app.base_url)
+    callback = browser.authenticate(browser.start_login(), GUEST.username, GUEST.password)
+    assert_refused(browser, browser.finish(callback), reason="token_validation_failed")
+
+
+def test_multi_tenant_issuer_is_checked_per_tenant_and_against_the_allow_list(extra_app, browsers, entra):
+    open_app = extra_app(entra_tenant_id="organizations")
+    guest = browsers(open_app.base_url)
+    assert guest.sign_in(GUEST.username, GUEST.password).status_code == 303
+    assert guest.get("/me").json()["tid"] == GUEST.tid
+
+    listed = extra_app(entra_tenant_id="organizations", entra_allowed_tenants=entra.tenant_id.upper())
+    member = browsers(listed.base_url)
+    assert member.sign_in(BEN.username, BEN.password).status_code == 303
+    outsider = browsers(listed.base_url)
+    callback = outsider.authenticate(outsider.start_login(), GUEST.username, GUEST.password)
+    assert_refused(outsider, outsider.finish(callback), reason="token_validation_failed")
+
+
+# ----- open redirects -----
+
+
+@pytest.mark.parametrize(
+    "next_path", ["//evil.example", "https://evil.example/x", "/\\evil.example", "\\\\evil.example", "evil.example", "/\t/evil.example"]
+)
+def test_next_outside_the_site_goes_home(next_path, public_app, browsers):
+    browser = browsers(public_app.base_url)
+    response = browser.sign_in(BEN.username, BEN.password, next_path=next_path)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/"
+
+
+def test_next_inside_the_site_is_honoured(public_app, browsers):
+    browser = browsers(public_app.base_url)
+    response = browser.sign_in(BEN.username, BEN.password, next_path="/calculator?x=1")
+    assert response.headers["location"] == "/calculator?x=1"
