@@ -178,7 +178,7 @@ class SigningKeys:
         for jwk in document.get("keys", []) if isinstance(document, dict) else []:
             if not isinstance(jwk, dict) or jwk.get("kty") != "RSA" or jwk.get("use", "sig") != "sig":
                 continue
-            kid = jwk.get("kid")
+            kid = jwk.get("kid", "")  # "" holds a single provider key published without a kid
             if not isinstance(kid, str):
                 continue
             try:
@@ -188,11 +188,16 @@ class SigningKeys:
         self._keys = keys
         self._fetched_at = time.monotonic()
 
-    def key_for(self, kid: str) -> Any:
+    def key_for(self, kid: str | None) -> Any:
         with self._lock:
             now = time.monotonic()
             if now - self._fetched_at > JWKS_TTL_SECONDS:
                 self._load()
+            if kid is None:
+                # Allowed by OpenID Connect only when the provider publishes a single key.
+                if len(self._keys) == 1:
+                    return next(iter(self._keys.values()))
+                raise UnknownSigningKey(kid)
             if kid in self._keys:
                 return self._keys[kid]
             if now - self._last_forced >= self._refetch_interval:

@@ -65,7 +65,7 @@ class IssuerPolicy:
 def validate_id_token(
     id_token: str,
     *,
-    key_for: Callable[[str], Any],
+    key_for: Callable[[str | None], Any],
     client_id: str,
     issuer_policy: IssuerPolicy,
     expected_nonce: str,
@@ -74,7 +74,8 @@ def validate_id_token(
 ) -> dict[str, Any]:
     """Return the id_token's claims, or raise TokenValidationError naming the first failed check.
 
-    `key_for(kid)` returns the verification key for a kid (raising UnknownSigningKey);
+    `key_for(kid)` returns the verification key for a kid, or for None the only key
+    of a single-key JWKS (raising UnknownSigningKey otherwise);
     `expected_nonce` is the value the id_token's `nonce` claim must equal.
     """
     if not isinstance(id_token, str) or id_token.count(".") != 2:
@@ -87,11 +88,15 @@ def validate_id_token(
     if alg not in ALLOWED_ALGORITHMS:
         raise TokenValidationError("algorithm_not_allowed", f"alg {alg!r}")
     kid = header.get("kid")
-    if not isinstance(kid, str) or not kid:
-        raise TokenValidationError("kid_missing")
+    if kid is not None and (not isinstance(kid, str) or not kid):
+        raise TokenValidationError("kid_missing", "kid is not a string")
     try:
+        # OpenID Connect lets a provider with a single key omit kid; key_for(None)
+        # answers only when the JWKS holds exactly one signing key.
         key = key_for(kid)
     except UnknownSigningKey:
+        if kid is None:
+            raise TokenValidationError("kid_missing", "no kid and the JWKS has several keys") from None
         raise TokenValidationError("unknown_kid", f"kid {kid!r} is not in the JWKS") from None
 
     options: dict[str, Any] = {"require": ["exp", "iat", "iss", "aud", "sub"], "verify_iss": False}
@@ -118,7 +123,7 @@ def validate_id_token(
     except jwt.MissingRequiredClaimError as exc:
         raise TokenValidationError("missing_claim", exc.claim) from None
     except jwt.InvalidIssuedAtError:
-        raise TokenValidationError("bad_iat") from None
+        raise TokenValidationError("missing_claim", "iat is not a number") from None
     except jwt.PyJWTError as exc:
         raise TokenValidationError("invalid", type(exc).__name__) from None
 
@@ -143,7 +148,7 @@ def check_lifetime(claims: dict[str, Any], *, now: float, leeway: int) -> None:
     if "nbf" in claims and (not isinstance(claims["nbf"], (int, float)) or claims["nbf"] > now + leeway):
         raise TokenValidationError("not_yet_valid")
     if claims["iat"] > now + leeway:
-        raise TokenValidationError("bad_iat")
+        raise TokenValidationError("not_yet_valid", "iat is in the future")
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

@@ -174,8 +174,8 @@ def browsers():
     """A factory of independent browsers (each its own cookie jar)."""
     opened: list[Browser] = []
 
-    def open_browser(base_url: str) -> Browser:
-        browser = Browser(base_url)
+    def open_browser(base_url: str, **kwargs) -> Browser:
+        browser = Browser(base_url, **kwargs)
         opened.append(browser)
         return browser
 
@@ -205,3 +205,15 @@ def extra_app(entra: LocalEntra, client_certificate: Path):
     for server, redirect_uri in started:
         server.stop()
         registration.redirect_uris.remove(redirect_uri)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In CI nothing may be skipped: a skipped browser or integration test fails the run."""
+    if os.environ.get("CI") != "true":
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if skipped:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if reporter:
+            reporter.write_line(f"CI=true: {len(skipped)} test(s) skipped, which CI does not allow", red=True)

@@ -35,9 +35,9 @@ class Callback:
 
 
 class Browser:
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, verify: object = True) -> None:
         self.base_url = base_url.rstrip("/")
-        self.client = httpx.Client(follow_redirects=False, timeout=20)
+        self.client = httpx.Client(follow_redirects=False, timeout=20, verify=verify)
 
     def close(self) -> None:
         self.client.close()

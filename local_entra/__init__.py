@@ -1,0 +1,31 @@
+"""A small local stand-in for Microsoft Entra ID's v2.0 endpoints, for demos and tests.
+
+MSAL talks to it exactly as to Entra (``authority=le.authority()``,
+``instance_discovery=False``). It never runs when ``APP_ENV=production``.
+"""
+
+from .config import (
+    DEMO_CLIENT_ID,
+    DEMO_TENANT_ID,
+    DEMO_USERS,
+    FABRIKAM_TENANT_ID,
+    GRAPH_RESOURCE_ID,
+    ClientRegistration,
+    DemoUser,
+    LocalEntraConfig,
+    demo_config,
+)
+from .runner import LocalEntra
+
+__all__ = [
+    "DEMO_CLIENT_ID",
+    "DEMO_TENANT_ID",
+    "DEMO_USERS",
+    "FABRIKAM_TENANT_ID",
+    "GRAPH_RESOURCE_ID",
+    "ClientRegistration",
+    "DemoUser",
+    "LocalEntra",
+    "LocalEntraConfig",
+    "demo_config",
+]

@@ -1,0 +1,151 @@
+"""Configuration dataclasses and the built-in demo tenant.
+
+Everything here is plain data: the server reads it, nothing mutates it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: The demo "Contoso" tenant. Fixed so that an app's .env keeps working across runs.
+DEMO_TENANT_ID = "7d1c4c3e-0f6a-4a4b-9c55-3b1f2f0d5a10"
+#: A second tenant ("Fabrikam") so multi-tenant allow-lists can be exercised.
+FABRIKAM_TENANT_ID = "b3c5e8a2-6d1f-4f0e-8a7c-2e9d4b6f1c37"
+#: The demo app registration (a public client, like a desktop/dev registration).
+DEMO_CLIENT_ID = "5f3a9b2e-8c41-4d7a-b6e0-1a2c3d4e5f60"
+
+#: Microsoft Graph's application id; the audience of Graph-scoped access tokens.
+GRAPH_RESOURCE_ID = "00000003-0000-0000-c000-000000000000"
+
+
+@dataclass
+class DemoUser:
+    """A user that can sign in. Passwords are demo values shown on the sign-in page."""
+
+    username: str
+    password: str
+    name: str
+    oid: str
+    tid: str
+    roles: list[str] = field(default_factory=list)
+    email: str | None = None
+
+
+@dataclass
+class ClientRegistration:
+    """An app registration, with the settings Entra checks at runtime."""
+
+    client_id: str
+    redirect_uris: list[str]
+    post_logout_redirect_uris: list[str] = field(default_factory=list)
+    public_client: bool = True
+    client_secret: str | None = None
+    certificate_pem: bytes | None = None
+
+    @property
+    def is_confidential(self) -> bool:
+        return not self.public_client
+
+
+@dataclass
+class LocalEntraConfig:
+    """Everything LocalEntra needs; see :func:`demo_config` for sensible defaults."""
+
+    clients: list[ClientRegistration]
+    users: list[DemoUser]
+    tenant_id: str = DEMO_TENANT_ID
+    state_dir: Path = Path(".local_entra")
+    access_token_lifetime: int = 3600
+    id_token_lifetime: int = 3600
+    code_lifetime: int = 120
+    host: str = "127.0.0.1"
+    refresh_token_lifetime: int = 24 * 3600
+
+    def __post_init__(self) -> None:
+        self.state_dir = Path(self.state_dir)
+        require_loopback(self.host)
+
+    def client(self, client_id: str | None) -> ClientRegistration | None:
+        for registration in self.clients:
+            if registration.client_id == client_id:
+                return registration
+        return None
+
+    def user(self, username: str | None) -> DemoUser | None:
+        wanted = (username or "").strip().lower()
+        for user in self.users:
+            if user.username.lower() == wanted:
+                return user
+        return None
+
+    def tenant_ids(self) -> set[str]:
+        """Tenants that exist: the configured one plus every user's home tenant."""
+        return {self.tenant_id.lower()} | {user.tid.lower() for user in self.users}
+
+    def domain_aliases(self) -> dict[str, str]:
+        """Verified-domain style aliases (``contoso.example``) mapped to tenant ids."""
+        aliases = {"contoso.example": self.tenant_id.lower()}
+        for user in self.users:
+            _, _, domain = user.username.lower().rpartition("@")
+            if domain:
+                aliases.setdefault(domain, user.tid.lower())
+        return aliases
+
+
+def require_loopback(host: str) -> None:
+    """Refuse any bind address other than loopback: this is a demo identity provider."""
+    if host == "localhost":
+        raise ValueError("local_entra: use host='127.0.0.1' rather than 'localhost'")
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(f"local_entra only binds to loopback addresses, not {host!r}")
+
+
+DEMO_USERS: list[DemoUser] = [
+    DemoUser(
+        username="adele@contoso.example",
+        password="demo-adele",
+        name="Adele Vance",
+        oid="0c8f4a52-3c1e-4b8e-9d2a-6f7e1a2b3c01",
+        tid=DEMO_TENANT_ID,
+        roles=["Admin"],
+        email="adele@contoso.example",
+    ),
+    DemoUser(
+        username="ben@contoso.example",
+        password="demo-ben",
+        name="Ben Walters",
+        oid="1d9a5b63-4d2f-4c9f-8e3b-7a8f2b3c4d02",
+        tid=DEMO_TENANT_ID,
+        email="ben@contoso.example",
+    ),
+    DemoUser(
+        username="guest@fabrikam.example",
+        password="demo-guest",
+        name="Farah Guest",
+        oid="2eab6c74-5e3a-4dab-9f4c-8b9a3c4d5e03",
+        tid=FABRIKAM_TENANT_ID,
+        email="guest@fabrikam.example",
+    ),
+]
+
+
+def demo_config(
+    redirect_uri: str,
+    post_logout_redirect_uri: str,
+    state_dir: Path = Path(".local_entra"),
+) -> LocalEntraConfig:
+    """One public client (``DEMO_CLIENT_ID``) and the default demo users."""
+    client = ClientRegistration(
+        client_id=DEMO_CLIENT_ID,
+        redirect_uris=[redirect_uri],
+        post_logout_redirect_uris=[post_logout_redirect_uri],
+        public_client=True,
+    )
+    users = [DemoUser(**{**vars(u), "roles": list(u.roles)}) for u in DEMO_USERS]
+    return LocalEntraConfig(clients=[client], users=users, state_dir=Path(state_dir))

@@ -1,0 +1,160 @@
+"""In-memory server state: pending sign-ins, auth codes, refresh tokens, test hooks.
+
+Requests run on the server thread while tests poke the same objects from the
+test thread, so every read-modify-write happens under one ``threading.Lock``.
+"""
+
+from __future__ import annotations
+
+import collections
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+IdTokenTransform = Callable[..., str]
+
+
+@dataclass
+class PendingSignIn:
+    """An authorize request that passed validation and now waits for the form post."""
+
+    tenant: str  # path segment as requested: GUID, "organizations", "common", alias
+    tenant_id: str | None  # resolved GUID, None for organizations/common
+    client_id: str
+    redirect_uri: str
+    scopes: list[str]
+    state: str | None
+    nonce: str | None
+    code_challenge: str
+    login_hint: str | None
+    client_info: bool
+    expires_at: float
+
+
+@dataclass
+class AuthCode:
+    client_id: str
+    redirect_uri: str
+    scopes: list[str]
+    nonce: str | None
+    code_challenge: str
+    username: str
+    sid: str
+    issued_at: float
+    expires_at: float
+    redeemed: bool = False
+
+
+@dataclass
+class RefreshGrant:
+    client_id: str
+    username: str
+    scopes: list[str]
+    sid: str
+    expires_at: float
+
+
+class Store:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.counters: collections.Counter[str] = collections.Counter()
+        self._pending: dict[str, PendingSignIn] = {}
+        self._codes: dict[str, AuthCode] = {}
+        self._refresh: dict[str, RefreshGrant] = {}
+        self._failures: list[int] = []
+        self._id_token_transform: IdTokenTransform | None = None
+
+    # -- bookkeeping -------------------------------------------------------
+    def count(self, *names: str) -> None:
+        with self.lock:
+            for name in names:
+                self.counters[name] += 1
+
+    def _purge(self, now: float) -> None:
+        for table in (self._pending, self._codes):
+            for key in [k for k, v in table.items() if v.expires_at < now - 3600]:
+                del table[key]
+        for key in [k for k, v in self._refresh.items() if v.expires_at < now - 3600]:
+            del self._refresh[key]
+
+    # -- pending sign-ins -----------------------------------------------------
+    def add_pending(self, pending: PendingSignIn) -> str:
+        request_id = secrets.token_urlsafe(32)
+        with self.lock:
+            self._purge(time.time())
+            self._pending[request_id] = pending
+        return request_id
+
+    def get_pending(self, request_id: str) -> PendingSignIn | None:
+        with self.lock:
+            pending = self._pending.get(request_id)
+            if pending is not None and pending.expires_at < time.time():
+                del self._pending[request_id]
+                return None
+            return pending
+
+    def drop_pending(self, request_id: str) -> PendingSignIn | None:
+        with self.lock:
+            return self._pending.pop(request_id, None)
+
+    # -- authorization codes --------------------------------------------------
+    def add_code(self, code: AuthCode) -> str:
+        value = secrets.token_urlsafe(48)
+        with self.lock:
+            self._purge(time.time())
+            self._codes[value] = code
+        return value
+
+    def redeem_code(self, value: str) -> tuple[AuthCode | None, bool]:
+        """Return ``(code, was_already_redeemed)`` and mark the code used, in one step."""
+        with self.lock:
+            code = self._codes.get(value)
+            if code is None:
+                return None, False
+            already = code.redeemed
+            code.redeemed = True
+            return code, already
+
+    # -- refresh tokens -------------------------------------------------------
+    def add_refresh(self, grant: RefreshGrant) -> str:
+        value = "1.local." + secrets.token_urlsafe(64)
+        with self.lock:
+            self._refresh[value] = grant
+        return value
+
+    def take_refresh(self, value: str, client_id: str) -> RefreshGrant | None:
+        """Remove and return a refresh grant: refresh tokens rotate on every use.
+
+        A token presented by a different client is left alone (and not returned).
+        """
+        with self.lock:
+            grant = self._refresh.get(value)
+            if grant is None or grant.client_id != client_id:
+                return None
+            return self._refresh.pop(value)
+
+    def revoke_refresh(self, username: str | None = None) -> None:
+        with self.lock:
+            wanted = username.lower() if username else None
+            for key in [k for k, v in self._refresh.items() if wanted in (None, v.username.lower())]:
+                del self._refresh[key]
+
+    # -- test hooks -----------------------------------------------------------
+    def fail_next(self, count: int, status: int) -> None:
+        with self.lock:
+            self._failures.extend([status] * count)
+
+    def take_failure(self) -> int | None:
+        with self.lock:
+            return self._failures.pop(0) if self._failures else None
+
+    def set_id_token_transform(self, fn: IdTokenTransform | None) -> None:
+        with self.lock:
+            self._id_token_transform = fn
+
+    def take_id_token_transform(self) -> IdTokenTransform | None:
+        with self.lock:
+            fn, self._id_token_transform = self._id_token_transform, None
+            return fn
