@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, DivisionByZero, InvalidOperation, localcontext
+from decimal import Decimal, DecimalException, DivisionByZero, InvalidOperation, localcontext
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -15,6 +15,10 @@ router = APIRouter(prefix="/calculator", dependencies=[Depends(require_user)])
 OPERATORS = {"add": "+", "subtract": "−", "multiply": "×", "divide": "÷"}
 MAX_INPUT_LENGTH = 40
 MAX_MAGNITUDE = Decimal("1e15")
+# Exponent bounds, checked on Decimal.adjusted() before any arithmetic: "1e1000000" or
+# "1e-999999999" are short strings that would otherwise overflow or print a billion digits.
+MAX_EXPONENT = 15
+MIN_EXPONENT = -30
 
 
 class CalculationError(ValueError):
@@ -33,12 +37,24 @@ def parse_number(raw: object, label: str) -> Decimal:
         raise CalculationError(f"{label} is not a number.") from None
     if not value.is_finite():
         raise CalculationError(f"{label} must be a finite number.")
-    if abs(value) > MAX_MAGNITUDE:
+    if value.is_zero():
+        return Decimal(0)
+    if value.adjusted() > MAX_EXPONENT or abs(value) > MAX_MAGNITUDE:
         raise CalculationError(f"{label} is too large: keep numbers between -10^15 and 10^15.")
+    if value.adjusted() < MIN_EXPONENT:
+        raise CalculationError(f"{label} is too small: use at most 30 decimal places.")
     return value
 
 
 def calculate(a: Decimal, b: Decimal, operator: str) -> Decimal:
+    try:
+        result = _apply(a, b, operator)
+    except DecimalException:
+        raise CalculationError("That calculation is out of range.") from None
+    return result.normalize() if result != 0 else Decimal(0)
+
+
+def _apply(a: Decimal, b: Decimal, operator: str) -> Decimal:
     with localcontext() as ctx:
         ctx.prec = 28
         ctx.traps[DivisionByZero] = True
@@ -54,7 +70,7 @@ def calculate(a: Decimal, b: Decimal, operator: str) -> Decimal:
             result = a / b
         else:
             raise CalculationError("Choose one of the four operations.")
-    return result.normalize() if result != 0 else Decimal(0)
+        return result
 
 
 def format_number(value: Decimal) -> str:

@@ -1,0 +1,376 @@
+"""load_settings / check_settings: one-line ConfigErrors that name the variable, derived values."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from secure_auth.config import ConfigError, Settings, load_settings
+
+SECRET = "s3cr3t-value"
+SESSION_KEY = "session-key-" + "q" * 40
+BASE = {"entra_client_id": "6f1c2a9e-0000-4c1d-9a8b-123456789abc", "entra_tenant_id": "contoso.onmicrosoft.com"}
+PRODUCTION = {
+    **BASE,
+    "app_env": "production",
+    "public_base_url": "https://app.example.com",
+    "session_secret_key": SESSION_KEY,
+    "trusted_hosts": "app.example.com",
+}
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No .env in the working directory and none of the app's variables in the environment."""
+    monkeypatch.chdir(tmp_path)
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def pem_parts() -> tuple[bytes, bytes]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "config-test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key_pem, cert.public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.fixture
+def cert_file(tmp_path: Path, pem_parts) -> Path:
+    path = tmp_path / "client.pem"
+    path.write_bytes(pem_parts[0] + pem_parts[1])
+    return path
+
+
+@pytest.fixture
+def cert_only_file(tmp_path: Path, pem_parts) -> Path:
+    path = tmp_path / "cert-only.pem"
+    path.write_bytes(pem_parts[1])
+    return path
+
+
+def config_error(**overrides) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_settings(**overrides)
+    message = str(info.value)
+    assert "\n" not in message and "\r" not in message, message
+    return message
+
+
+# ----- one rule, one line, naming the variable -----
+
+RULES = [
+    pytest.param({"entra_tenant_id": "contoso.onmicrosoft.com"}, "ENTRA_CLIENT_ID", id="missing-client-id"),
+    pytest.param({**BASE, "entra_client_id": "   "}, "ENTRA_CLIENT_ID", id="blank-client-id"),
+    pytest.param({"entra_client_id": "cid"}, "ENTRA_TENANT_ID", id="missing-tenant"),
+    pytest.param(
+        {**BASE, "entra_oidc_authority": "https://contoso.ciamlogin.com/contoso.onmicrosoft.com"},
+        "ENTRA_OIDC_AUTHORITY and ENTRA_TENANT_ID",
+        id="tenant-and-oidc-authority",
+    ),
+    pytest.param({**BASE, "entra_tenant_id": "contoso/evil"}, "ENTRA_TENANT_ID", id="tenant-with-slash"),
+    pytest.param({**BASE, "entra_scopes": "User.Read openid"}, "ENTRA_SCOPES", id="reserved-scope-openid"),
+    pytest.param({**BASE, "entra_scopes": "offline_access"}, "ENTRA_SCOPES", id="reserved-scope-offline"),
+    pytest.param(
+        {**BASE, "entra_authority_host": "http://login.microsoftonline.com"}, "ENTRA_AUTHORITY_HOST", id="http-authority"
+    ),
+    pytest.param({**BASE, "entra_authority_host": "login.microsoftonline.com"}, "ENTRA_AUTHORITY_HOST", id="no-scheme"),
+    pytest.param(
+        {"entra_client_id": "cid", "entra_oidc_authority": "https://contoso.ciamlogin.com"},
+        "ENTRA_OIDC_AUTHORITY",
+        id="oidc-authority-without-path",
+    ),
+    pytest.param(
+        {"entra_client_id": "cid", "entra_oidc_authority": "http://contoso.ciamlogin.com/tenant"},
+        "ENTRA_OIDC_AUTHORITY",
+        id="oidc-authority-http",
+    ),
+    pytest.param(
+        {"entra_client_id": "cid", "entra_oidc_authority": "https://contoso.ciamlogin.com/tenant?x=1"},
+        "ENTRA_OIDC_AUTHORITY",
+        id="oidc-authority-query",
+    ),
+    pytest.param({**BASE, "entra_http_timeout": 0}, "ENTRA_HTTP_TIMEOUT", id="timeout-zero"),
+    pytest.param({**BASE, "public_base_url": "https://app.example.com/app"}, "PUBLIC_BASE_URL", id="base-url-path"),
+    pytest.param({**BASE, "public_base_url": "https://app.example.com/?a=b"}, "PUBLIC_BASE_URL", id="base-url-query"),
+    pytest.param({**BASE, "public_base_url": "app.example.com"}, "PUBLIC_BASE_URL", id="base-url-relative"),
+    pytest.param({**BASE, "session_idle_timeout": 59}, "SESSION_IDLE_TIMEOUT", id="idle-below-60"),
+    pytest.param(
+        {**BASE, "session_idle_timeout": 3600, "session_absolute_timeout": 3599},
+        "SESSION_ABSOLUTE_TIMEOUT",
+        id="absolute-below-idle",
+    ),
+    pytest.param({**BASE, "trusted_hosts": " , "}, "TRUSTED_HOSTS", id="empty-trusted-hosts"),
+    pytest.param({**PRODUCTION, "public_base_url": "http://app.example.com"}, "PUBLIC_BASE_URL", id="prod-http"),
+    pytest.param({**PRODUCTION, "session_secret_key": None}, "SESSION_SECRET_KEY", id="prod-no-secret-key"),
+    pytest.param({**PRODUCTION, "session_secret_key": "  "}, "SESSION_SECRET_KEY", id="prod-blank-secret-key"),
+    pytest.param({**PRODUCTION, "debug_info_enabled": True}, "DEBUG_INFO_ROLE", id="prod-debug-without-role"),
+    pytest.param({**BASE, "session_idle_timeout": "abc"}, "SESSION_IDLE_TIMEOUT", id="idle-not-an-integer"),
+    pytest.param({**BASE, "app_env": "staging"}, "APP_ENV", id="unknown-app-env"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "variable"), RULES)
+def test_each_rule_is_one_line_naming_the_variable(overrides, variable):
+    assert variable in config_error(**overrides)
+
+
+def test_secret_and_certificate_both(cert_file):
+    message = config_error(**BASE, entra_client_secret=SECRET, entra_client_certificate=cert_file)
+    assert "ENTRA_CLIENT_SECRET" in message and "ENTRA_CLIENT_CERTIFICATE" in message
+
+
+def test_certificate_path_missing(tmp_path):
+    message = config_error(**BASE, entra_client_certificate=tmp_path / "nope.pem")
+    assert "ENTRA_CLIENT_CERTIFICATE" in message and "nope.pem" in message
+
+
+def test_certificate_without_key(cert_only_file):
+    assert "ENTRA_CLIENT_CERTIFICATE" in config_error(**BASE, entra_client_certificate=cert_only_file)
+
+
+def test_ca_bundle_missing(tmp_path):
+    assert "ENTRA_CA_BUNDLE" in config_error(**BASE, entra_ca_bundle=tmp_path / "missing-ca.pem")
+
+
+def test_ca_bundle_without_certificates(tmp_path):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("not a certificate\n")
+    assert "ENTRA_CA_BUNDLE" in config_error(**BASE, entra_ca_bundle=bundle)
+
+
+def test_invalid_integer_in_environment_is_one_line(monkeypatch):
+    monkeypatch.setenv("ENTRA_CLIENT_ID", "cid")
+    monkeypatch.setenv("ENTRA_TENANT_ID", "contoso.onmicrosoft.com")
+    monkeypatch.setenv("SESSION_IDLE_TIMEOUT", "abc")
+    message = config_error()
+    assert message.startswith("SESSION_IDLE_TIMEOUT is invalid")
+
+
+# ----- secrets never echoed -----
+
+
+def _messages_with_secrets(cert_file: Path) -> list[str]:
+    with_secret = {"entra_client_secret": SECRET, "session_secret_key": SESSION_KEY}
+    return [
+        config_error(entra_tenant_id="t", **with_secret),
+        config_error(entra_client_id="cid", **with_secret),
+        config_error(**BASE, **with_secret, entra_client_certificate=cert_file),
+        config_error(**BASE, **with_secret, entra_scopes="openid"),
+        config_error(**BASE, **with_secret, session_idle_timeout="abc"),
+        config_error(**BASE, **with_secret, entra_http_timeout="later"),
+        config_error(**BASE, **with_secret, public_base_url="https://x.example/path"),
+        config_error(**{**PRODUCTION, "entra_client_secret": SECRET, "debug_info_enabled": True}),
+        config_error(**BASE, entra_client_certificate=cert_file, entra_client_secret=SECRET),
+        config_error(**BASE, entra_client_certificate=cert_file, session_idle_timeout=1),
+        config_error(**BASE, entra_client_certificate=cert_file, entra_ca_bundle=cert_file.parent / "none.pem"),
+    ]
+
+
+def test_secret_values_never_appear_in_config_errors(cert_file, pem_parts):
+    key_body_line = pem_parts[0].decode().splitlines()[1]
+    messages = _messages_with_secrets(cert_file)
+    assert len(messages) == 11
+    for message in messages:
+        assert SECRET not in message
+        assert SESSION_KEY not in message
+        assert key_body_line not in message
+        assert "PRIVATE KEY-----" not in message
+
+
+def test_secret_from_environment_never_appears(monkeypatch):
+    monkeypatch.setenv("ENTRA_CLIENT_SECRET", SECRET)
+    monkeypatch.setenv("ENTRA_CLIENT_ID", "cid")
+    monkeypatch.setenv("ENTRA_TENANT_ID", "t")
+    monkeypatch.setenv("ENTRA_HTTP_TIMEOUT", "soon")
+    message = config_error()
+    assert "ENTRA_HTTP_TIMEOUT" in message
+    assert SECRET not in message
+
+
+def test_secret_is_not_in_settings_repr():
+    settings = load_settings(**BASE, entra_client_secret=SECRET, session_secret_key=SESSION_KEY)
+    assert SECRET not in repr(settings) and SECRET not in str(settings)
+    assert SESSION_KEY not in repr(settings)
+    assert settings.entra_client_secret.get_secret_value() == SECRET
+    assert settings.secret_key == SESSION_KEY
+
+
+# ----- derived values -----
+
+
+def test_tenant_authority_and_urls():
+    s = load_settings(**BASE, public_base_url="https://app.example.com/")
+    assert s.base_url == "https://app.example.com"
+    assert s.redirect_uri == "https://app.example.com/auth/callback"
+    assert s.post_logout_redirect_uri == "https://app.example.com/auth/signed-out"
+    assert s.authority == "https://login.microsoftonline.com/contoso.onmicrosoft.com"
+    assert s.discovery_url == (
+        "https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration"
+    )
+    assert s.uses_oidc_authority is False
+    assert s.instance_discovery is True
+    assert s.uses_https is True
+
+
+def test_oidc_authority_and_urls():
+    s = load_settings(
+        entra_client_id="cid", entra_oidc_authority="https://contoso.ciamlogin.com/contoso.onmicrosoft.com/"
+    )
+    assert s.uses_oidc_authority is True
+    assert s.authority == "https://contoso.ciamlogin.com/contoso.onmicrosoft.com"
+    assert s.discovery_url == "https://contoso.ciamlogin.com/contoso.onmicrosoft.com/.well-known/openid-configuration"
+    assert s.instance_discovery is False
+    assert s.redirect_uri == "http://localhost:8000/auth/callback"
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("https://login.microsoftonline.com", True),
+        ("https://login.microsoftonline.us/", True),
+        ("https://127.0.0.1:8443", False),
+        ("https://localhost:9443", False),
+        ("https://login.microsoftonline.com.evil.example", False),
+    ],
+)
+def test_instance_discovery_only_for_microsoft_hosts(host, expected):
+    s = load_settings(**BASE, entra_authority_host=host)
+    assert s.instance_discovery is expected
+    assert s.authority == host.rstrip("/") + "/contoso.onmicrosoft.com"
+
+
+def test_public_client_kind():
+    s = load_settings(**BASE)
+    assert s.is_confidential is False
+    assert s.client_kind == "public client (no secret)"
+
+
+def test_secret_client_kind():
+    s = load_settings(**BASE, entra_client_secret=SECRET)
+    assert s.is_confidential is True
+    assert s.client_kind == "confidential client (secret)"
+
+
+def test_certificate_client_kind(cert_file):
+    s = load_settings(**BASE, entra_client_certificate=str(cert_file))
+    assert s.is_confidential is True
+    assert s.client_kind == "confidential client (certificate)"
+    assert s.entra_client_certificate == cert_file
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_empty_client_secret_means_public_client(value):
+    s = load_settings(**BASE, entra_client_secret=value)
+    assert s.entra_client_secret is None
+    assert s.is_confidential is False
+
+
+def test_empty_client_secret_in_environment_means_public_client(monkeypatch):
+    monkeypatch.setenv("ENTRA_CLIENT_ID", "cid")
+    monkeypatch.setenv("ENTRA_TENANT_ID", "common")
+    monkeypatch.setenv("ENTRA_CLIENT_SECRET", "")
+    monkeypatch.setenv("ENTRA_CLIENT_CERTIFICATE", "")
+    s = load_settings()
+    assert s.entra_client_certificate is None
+    assert s.is_confidential is False
+    assert s.client_kind == "public client (no secret)"
+
+
+def test_cookie_names_in_production():
+    s = load_settings(**PRODUCTION)
+    assert s.is_production is True
+    assert s.session_cookie_name == "__Host-session"
+    assert s.flow_cookie_name == "__Secure-auth_flow"
+    assert s.show_debug_info is False
+
+
+def test_cookie_names_in_development():
+    s = load_settings(**BASE)
+    assert s.is_production is False
+    assert s.session_cookie_name == "session"
+    assert s.flow_cookie_name == "auth_flow"
+    assert s.show_debug_info is True
+
+
+def test_production_debug_info_with_role_is_accepted():
+    s = load_settings(**PRODUCTION, debug_info_enabled=True, debug_info_role="Support")
+    assert s.show_debug_info is True
+
+
+def test_allowed_tenants_parsing():
+    s = load_settings(**BASE, entra_allowed_tenants=" 72F988BF-86f1-41af-91ab-2d7cd011db47 , ,Contoso.com,")
+    assert s.allowed_tenants == frozenset({"72f988bf-86f1-41af-91ab-2d7cd011db47", "contoso.com"})
+    assert load_settings(**BASE).allowed_tenants == frozenset()
+
+
+def test_scopes_and_trusted_hosts_parsing():
+    s = load_settings(**BASE, entra_scopes=" User.Read  Mail.Read ", trusted_hosts="a.example, b.example ,")
+    assert s.scopes == ["User.Read", "Mail.Read"]
+    assert s.trusted_host_list == ["a.example", "b.example"]
+
+
+def test_generated_secret_key_is_stable_within_a_process():
+    first, second = load_settings(**BASE), load_settings(**BASE)
+    assert first.session_secret_key is None
+    assert len(first.secret_key) >= 48
+    assert first.secret_key == second.secret_key
+
+
+# ----- where values come from -----
+
+
+def test_environment_variables_are_read(monkeypatch):
+    monkeypatch.setenv("ENTRA_CLIENT_ID", "env-client")
+    monkeypatch.setenv("ENTRA_TENANT_ID", "organizations")
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://env.example.com")
+    monkeypatch.setenv("SESSION_IDLE_TIMEOUT", "120")
+    monkeypatch.setenv("SESSION_ABSOLUTE_TIMEOUT", "600")
+    monkeypatch.setenv("ENTRA_ALLOWED_TENANTS", "A,B")
+    monkeypatch.setenv("ENTRA_CLIENT_SECRET", SECRET)
+    s = load_settings()
+    assert s.entra_client_id == "env-client"
+    assert s.authority == "https://login.microsoftonline.com/organizations"
+    assert s.redirect_uri == "https://env.example.com/auth/callback"
+    assert (s.session_idle_timeout, s.session_absolute_timeout) == (120, 600)
+    assert s.allowed_tenants == frozenset({"a", "b"})
+    assert s.client_kind == "confidential client (secret)"
+
+
+def test_overrides_win_over_environment(monkeypatch):
+    monkeypatch.setenv("ENTRA_CLIENT_ID", "env-client")
+    monkeypatch.setenv("ENTRA_TENANT_ID", "organizations")
+    assert load_settings(entra_client_id="override").entra_client_id == "override"
+
+
+def test_dotenv_in_working_directory_is_read(clean_environment: Path, monkeypatch):
+    (clean_environment / ".env").write_text("ENTRA_CLIENT_ID=dotenv-client\nENTRA_TENANT_ID=common\nENTRA_CLIENT_SECRET=\n")
+    s = load_settings()
+    assert s.entra_client_id == "dotenv-client"
+    assert s.is_confidential is False
+    monkeypatch.setenv("ENTRA_CLIENT_ID", "env-client")
+    assert load_settings().entra_client_id == "env-client"  # the environment beats .env
+
+
+def test_no_dotenv_means_defaults(clean_environment: Path):
+    assert not (clean_environment / ".env").exists()
+    assert "ENTRA_CLIENT_ID" in config_error()
