@@ -217,6 +217,9 @@ class SigningKeys:
 class IdentityClient:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # MSAL's DEBUG records carry the auth code, the PKCE verifier and token responses:
+        # never let them through, whatever LOG_LEVEL says.
+        logging.getLogger("msal").setLevel(logging.WARNING)
         self.http = IdpHttpSession(verify=trust_bundle(settings.entra_ca_bundle), timeout=settings.entra_http_timeout)
         self._credential: str | dict[str, str] | None = None
         if settings.entra_client_certificate is not None:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import datetime
 import os
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -184,20 +186,45 @@ def browsers():
         browser.close()
 
 
+@dataclass
+class AppTls:
+    """A CA and a server certificate for serving the app itself over HTTPS."""
+
+    ca_path: Path
+    cert_path: Path
+    key_path: Path
+
+    def client_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.ca_path))
+
+
+@pytest.fixture(scope="session")
+def app_tls(work_dir: Path) -> AppTls:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    tls = AppTls(work_dir / "app-ca.pem", work_dir / "app-cert.pem", work_dir / "app-key.pem")
+    ca.cert_pem.write_to_path(str(tls.ca_path))
+    cert.cert_chain_pems[0].write_to_path(str(tls.cert_path))
+    cert.private_key_pem.write_to_path(str(tls.key_path))
+    return tls
+
+
 @pytest.fixture
-def extra_app(entra: LocalEntra, client_certificate: Path):
-    """Start a public-client app with other settings, registered at local_entra for the test."""
+def extra_app(entra: LocalEntra, client_certificate: Path, app_tls: AppTls):
+    """Start a public-client app with other settings, registered at local_entra for the test;
+    `tls=True` serves it over HTTPS (production profile needs an https PUBLIC_BASE_URL)."""
     started: list[tuple[ServerThread, str]] = []
     registration = entra.config.client(PUBLIC_CLIENT_ID)
 
-    def start(**overrides) -> AppServer:
+    def start(tls: bool = False, **overrides) -> AppServer:
         sock = bind_loopback()
-        base_url = _base_url(sock)
+        base_url = _base_url(sock).replace("http://", "https://") if tls else _base_url(sock)
         settings = settings_for("public", entra, base_url, client_certificate, **overrides)
         registration.redirect_uris.append(settings.redirect_uri)
         registration.post_logout_redirect_uris.append(settings.post_logout_redirect_uri)
         app = create_app(settings)
-        server = AppServer("public", settings, app, ServerThread(app, sock).start())
+        ssl_files = {"ssl_certfile": str(app_tls.cert_path), "ssl_keyfile": str(app_tls.key_path)} if tls else {}
+        server = AppServer("public", settings, app, ServerThread(app, sock, **ssl_files).start())
         started.append((server.server, settings.redirect_uri))
         return server
 

@@ -21,10 +21,10 @@ def bind_loopback() -> socket.socket:
 class ServerThread:
     """uvicorn serving `app` on an already-bound socket, so the port is known up front."""
 
-    def __init__(self, app, sock: socket.socket | None = None) -> None:
+    def __init__(self, app, sock: socket.socket | None = None, **config) -> None:
         self.sock = sock or bind_loopback()
         self.port = self.sock.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", **config))
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
