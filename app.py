@@ -7,6 +7,7 @@ first access, so importing this module reads no configuration.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from fastapi import FastAPI
 
 from app_routes import ROUTERS
 from secure_auth.application import create_secure_app
-from secure_auth.config import Settings, load_settings
+from secure_auth.config import ConfigError, Settings, load_settings
 from secure_auth.stores import SessionStore, StateStore
 
 ROOT = Path(__file__).resolve().parent
@@ -40,7 +41,12 @@ def create_app(
 
 def __getattr__(name: str) -> Any:
     if name == "app":
-        application = create_app()
+        try:
+            application = create_app()
+        except ConfigError as exc:
+            # One line naming the variable and the fix, not a traceback (uvicorn app:app).
+            print(f"Configuration error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
         globals()["app"] = application
         return application
     raise AttributeError(name)
