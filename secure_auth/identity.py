@@ -111,11 +111,9 @@ class IdpHttpSession(requests.Session):
         self.timeout = (min(5.0, timeout), timeout)
         self._cache: dict[tuple[str, str], tuple[float, requests.Response]] = {}
         self._cache_lock = threading.Lock()
-        self.requests_made = 0
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         kwargs.setdefault("timeout", self.timeout)
-        self.requests_made += 1
         return super().request(method, url, *args, **kwargs)
 
     def get(self, url: str, params: Any = None, **kwargs: Any) -> requests.Response:  # type: ignore[override]

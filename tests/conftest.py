@@ -8,7 +8,6 @@ HTTP to the apps.
 
 from __future__ import annotations
 
-import datetime
 import os
 import ssl
 from dataclasses import dataclass
@@ -17,16 +16,13 @@ from typing import Iterator
 
 import pytest
 import trustme
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from fastapi import FastAPI
 
 from app import create_app
 from local_entra import DEMO_USERS, ClientRegistration, LocalEntra, LocalEntraConfig
 from secure_auth.config import Settings, load_settings
 from tests.support.browser import Browser
+from tests.support.certs import cert_pem, key_pem, new_rsa_key, self_signed
 from tests.support.servers import ServerThread, bind_loopback
 
 PUBLIC_CLIENT_ID = "9a1d7c0e-1111-4a2b-8c3d-000000000001"
@@ -46,24 +42,9 @@ for _name in list(os.environ):
 
 
 def _certificate_pem(directory: Path) -> Path:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "secure-auth-test-client")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
+    key = new_rsa_key()
     path = directory / "client-cert.pem"
-    path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-        + cert.public_bytes(serialization.Encoding.PEM)
-    )
+    path.write_bytes(key_pem(key) + cert_pem(self_signed(key, "secure-auth-test-client")))
     return path
 
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import datetime
 import re
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
+from tests.support.certs import self_signed
 from secure_auth.crypto import (
     b64url,
     certificate_credential,
@@ -86,18 +85,7 @@ def test_random_token_is_unique():
 
 
 def _self_signed(key: rsa.RSAPrivateKey) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "unit-test-client")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
+    return self_signed(key, "unit-test-client")
 
 
 @pytest.fixture(scope="module")
