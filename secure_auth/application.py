@@ -19,7 +19,13 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from secure_auth.config import Settings
 from secure_auth.errors import install_error_handlers
 from secure_auth.identity import IdentityClient, IdentityProviderUnavailable
-from secure_auth.middleware import RequestIdMiddleware, SecurityHeadersMiddleware, content_security_policy
+from secure_auth.logging_filters import install_log_redaction
+from secure_auth.middleware import (
+    RequestIdMiddleware,
+    SecurityHeaders,
+    SecurityHeadersMiddleware,
+    content_security_policy,
+)
 from secure_auth.routes import auth, debug, pages
 from secure_auth.services import Services
 from secure_auth.sessions import SessionManager
@@ -59,6 +65,7 @@ def create_secure_app(
     state_store: StateStore | None = None,
 ) -> FastAPI:
     services = build_services(settings, templates_dir=templates_dir, session_store=session_store, state_store=state_store)
+    install_log_redaction()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -75,12 +82,13 @@ def create_secure_app(
 
     # A form's redirect to the IdP (sign-out goes to its end-session endpoint) must be
     # allowed by form-action, so the policy follows the discovered endpoints.
-    app.add_middleware(
-        SecurityHeadersMiddleware,
+    security_headers = SecurityHeaders(
         csp=lambda: content_security_policy(services.identity.browser_origins()),
         session_cookie_name=settings.session_cookie_name,
         hsts=settings.uses_https,
     )
+    app.state.security_headers = security_headers
+    app.add_middleware(SecurityHeadersMiddleware, headers=security_headers)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.trusted_host_list)
     app.add_middleware(RequestIdMiddleware)
 

@@ -30,7 +30,7 @@ MICROSOFT_AUTHORITY_HOSTS = frozenset(
         "login.partner.microsoftonline.cn",
     }
 )
-MULTI_TENANT_IDS = frozenset({"organizations", "common"})
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 RESERVED_SCOPES = frozenset({"openid", "profile", "offline_access"})
 
 
@@ -93,7 +93,13 @@ class Settings(BaseSettings):
 
     @cached_property
     def base_url(self) -> str:
-        return self.public_base_url.rstrip("/")
+        """PUBLIC_BASE_URL as browsers write origins: lower-case scheme and host, no
+        default port, no trailing slash (so Host and Origin comparisons are exact)."""
+        return normalised_origin(self.public_base_url)
+
+    @property
+    def public_host(self) -> str:
+        return urlsplit(self.base_url).hostname or ""
 
     @property
     def redirect_uri(self) -> str:
@@ -153,14 +159,33 @@ class Settings(BaseSettings):
 
     @property
     def flow_cookie_name(self) -> str:
-        # __Host- demands Path=/, but this cookie is scoped to /auth/.
-        return "__Secure-auth_flow" if self.is_production else "auth_flow"
+        # __Host-: no sibling subdomain can plant a binding value of its choosing.
+        return "__Host-auth_flow" if self.is_production else "auth_flow"
 
     @cached_property
     def secret_key(self) -> str:
         if self.session_secret_key is not None:
             return self.session_secret_key.get_secret_value()
         return _generated_secret_key()
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def normalised_origin(url: str) -> str:
+    """scheme://host[:port] in lower case, without the scheme's default port."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"  # IPv6 literal
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is None or port == _DEFAULT_PORTS.get(scheme):
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
 
 
 _GENERATED_KEY: list[str] = []
@@ -250,8 +275,19 @@ def check_settings(s: Settings) -> None:
         )
     if not s.trusted_host_list:
         raise ConfigError("TRUSTED_HOSTS is empty: list the host names this app is served under, comma separated")
+    if "*" not in s.trusted_host_list and s.public_host not in [h.lower() for h in s.trusted_host_list]:
+        raise ConfigError(
+            f"TRUSTED_HOSTS does not include {s.public_host}, the host of PUBLIC_BASE_URL: add it, "
+            "or every request would be refused with 400"
+        )
     if s.is_production:
         _check_production(s)
+    elif s.public_host not in _LOOPBACK_HOSTS:
+        logger.warning(
+            "APP_ENV is development but PUBLIC_BASE_URL is %s: set APP_ENV=production for a real "
+            "deployment (__Host- cookies, a required secret key, /debug-info off)",
+            s.base_url,
+        )
 
 
 def _check_public_base_url(s: Settings) -> None:

@@ -7,9 +7,6 @@ from fastapi.responses import Response
 from secure_auth.config import Settings
 from secure_auth.stores import FLOW_LIFETIME_SECONDS
 
-# /auth/ rather than /auth/callback: /auth/login must see it too, so that two sign-ins
-# started in two tabs share one binding instead of the second orphaning the first.
-FLOW_COOKIE_PATH = "/auth/"
 
 
 def set_session_cookie(response: Response, settings: Settings, value: str) -> None:
@@ -26,11 +23,16 @@ def clear_session_cookie(response: Response, settings: Settings) -> None:
 
 
 def set_flow_cookie(response: Response, settings: Settings, binding: str) -> None:
-    """The browser half of a pending sign-in: only sent under /auth/, gone in 10 minutes."""
+    """The browser half of a pending sign-in, gone in 10 minutes.
+
+    Path=/ so that /auth/login sees it too (two sign-ins started in two tabs share one
+    binding instead of the second orphaning the first) and so that production can use
+    the __Host- prefix, which no sibling subdomain can plant.
+    """
     response.set_cookie(
         settings.flow_cookie_name,
         binding,
-        path=FLOW_COOKIE_PATH,
+        path="/",
         max_age=FLOW_LIFETIME_SECONDS,
         httponly=True,
         samesite="lax",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 
+from secure_auth.config import normalised_origin
 from secure_auth.crypto import constant_time_equals
 from secure_auth.events import security_event
 from secure_auth.rendering import request_id
@@ -82,15 +82,21 @@ def _cross_site_reason(request: Request) -> str | None:
     if request.headers.get("sec-fetch-site") == "cross-site":
         return "cross_site_request"
     origin = request.headers.get("origin")
-    if origin and origin != "null":
-        services: Services = request.app.state.services
-        expected = urlsplit(services.settings.base_url)
-        got = urlsplit(origin)
-        if (got.scheme, got.netloc) != (expected.scheme, expected.netloc):
-            return "foreign_origin"
-    elif origin == "null":
+    if origin == "null":
         return "opaque_origin"
+    if origin:
+        services: Services = request.app.state.services
+        if normalised_origin(origin) != services.settings.base_url:
+            return "foreign_origin"
     return None
+
+
+def reject_cross_site(request: Request) -> None:
+    """The Origin / Sec-Fetch-Site half of the CSRF check, for requests with no session."""
+    reason = _cross_site_reason(request)
+    if reason is not None:
+        security_event("csrf_rejected", request_id(request), reason=reason, path=request.url.path)
+        raise CsrfRejected(reason)
 
 
 def require_roles(*roles: str):

@@ -47,6 +47,8 @@ JWKS_TTL_SECONDS = 24 * 3600
 # After an unknown kid forces a JWKS refetch, the next such refetch waits this long:
 # forged kids cannot turn the app into a request amplifier against the IdP.
 JWKS_REFETCH_INTERVAL_SECONDS = 60
+# After a failed scheduled refresh, the known keys are used this long before trying again.
+JWKS_RETRY_SECONDS = 60
 
 
 class SignInError(Exception):
@@ -125,13 +127,21 @@ class IdpHttpSession(requests.Session):
             if hit and hit[0] > now:
                 return hit[1]
         response = super().get(url, params=params, **kwargs)
-        if response.status_code == 200:
+        if response.status_code == 200 and _is_json_object(response):
+            # Only a usable document is cached: a proxy's or portal's 200 page is not.
             with self._cache_lock:
                 self._cache[key] = (now + METADATA_TTL_SECONDS, response)
         return response
 
     def get_fresh(self, url: str) -> requests.Response:
         return super().get(url)
+
+
+def _is_json_object(response: requests.Response) -> bool:
+    try:
+        return isinstance(response.json(), dict)
+    except ValueError:
+        return False
 
 
 def trust_bundle(extra_ca: Path | None) -> str:
@@ -156,7 +166,12 @@ def _remove_quietly(path: str) -> None:
 
 class SigningKeys:
     """The IdP's JWKS, cached; an unknown kid allows one refetch (key rollover),
-    and such refetches are rate-limited."""
+    and such refetches are rate-limited.
+
+    One thread fetches while the others wait on the lock (single flight). A failed
+    refresh keeps the keys already known and is retried after a back-off, so an IdP
+    hiccup neither throws good keys away nor makes every callback retry in turn.
+    """
 
     def __init__(self, fetch: Any, *, refetch_interval: float = JWKS_REFETCH_INTERVAL_SECONDS) -> None:
         self._fetch = fetch
@@ -169,6 +184,15 @@ class SigningKeys:
     @property
     def key_ids(self) -> list[str]:
         return list(self._keys)
+
+    def _refresh(self, now: float) -> None:
+        try:
+            self._load()
+        except IdentityProviderUnavailable:
+            if not self._keys:
+                raise
+            logger.warning("JWKS refresh failed; keeping the %d keys already known", len(self._keys))
+            self._fetched_at = now - JWKS_TTL_SECONDS + JWKS_RETRY_SECONDS
 
     def _load(self) -> None:
         document = self._fetch()
@@ -190,7 +214,7 @@ class SigningKeys:
         with self._lock:
             now = time.monotonic()
             if now - self._fetched_at > JWKS_TTL_SECONDS:
-                self._load()
+                self._refresh(now)
             if kid is None:
                 # Allowed by OpenID Connect only when the provider publishes a single key.
                 if len(self._keys) == 1:
@@ -201,15 +225,16 @@ class SigningKeys:
             if now - self._last_forced >= self._refetch_interval:
                 self._last_forced = now
                 logger.info("unknown signing key id: fetching the JWKS again (key rollover?)")
-                self._load()
+                self._refresh(now)
                 if kid in self._keys:
                     return self._keys[kid]
         raise UnknownSigningKey(kid)
 
     def warm(self) -> None:
         with self._lock:
-            if time.monotonic() - self._fetched_at > JWKS_TTL_SECONDS:
-                self._load()
+            now = time.monotonic()
+            if now - self._fetched_at > JWKS_TTL_SECONDS:
+                self._refresh(now)
 
 
 class IdentityClient:

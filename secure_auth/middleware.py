@@ -64,6 +64,32 @@ def content_security_policy(form_action_origins: Iterable[str]) -> str:
     return _csp(frozenset(form_action_origins))
 
 
+class SecurityHeaders:
+    """The strict header set, in one place: the middleware applies it to every response,
+    and the last-resort 500 handler (which Starlette runs outside all middleware) too."""
+
+    def __init__(self, *, csp: Callable[[], str], session_cookie_name: str, hsts: bool = False) -> None:
+        self.csp = csp
+        self.hsts = hsts
+        self.session_cookie = session_cookie_name.encode("latin-1") + b"="
+
+    def has_session_cookie(self, raw_headers: Iterable[tuple[bytes, bytes]]) -> bool:
+        return any(name == b"cookie" and self.session_cookie in value for name, value in raw_headers)
+
+    def apply(self, headers: MutableHeaders, *, path: str, has_session: bool) -> None:
+        is_auth = path.startswith("/auth/")
+        headers["content-security-policy"] = self.csp()
+        headers["x-content-type-options"] = "nosniff"
+        headers["x-frame-options"] = "DENY"
+        headers["referrer-policy"] = "no-referrer" if is_auth else "strict-origin-when-cross-origin"
+        headers["cross-origin-opener-policy"] = "same-origin"
+        headers["permissions-policy"] = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
+        if self.hsts:
+            headers["strict-transport-security"] = "max-age=31536000"
+        if is_auth or has_session or "set-cookie" in headers:
+            headers["cache-control"] = "no-store"
+
+
 class SecurityHeadersMiddleware:
     """Strict headers on every response: pages, redirects, JSON, errors, static files.
 
@@ -71,37 +97,20 @@ class SecurityHeadersMiddleware:
     cached; so are responses to requests that carried a session cookie.
     """
 
-    def __init__(
-        self, app: ASGIApp, *, csp: Callable[[], str], session_cookie_name: str, hsts: bool = False
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, headers: SecurityHeaders) -> None:
         self.app = app
-        self.csp = csp
-        self.hsts = hsts
-        self._session_cookie = session_cookie_name.encode("latin-1") + b"="
+        self.headers = headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        is_auth = path.startswith("/auth/")
-        has_session = any(
-            name == b"cookie" and self._session_cookie in value for name, value in scope["headers"]
-        )
+        has_session = self.headers.has_session_cookie(scope["headers"])
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers["content-security-policy"] = self.csp()
-                headers["x-content-type-options"] = "nosniff"
-                headers["x-frame-options"] = "DENY"
-                headers["referrer-policy"] = "no-referrer" if is_auth else "strict-origin-when-cross-origin"
-                headers["cross-origin-opener-policy"] = "same-origin"
-                headers["permissions-policy"] = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
-                if self.hsts:
-                    headers["strict-transport-security"] = "max-age=31536000"
-                if is_auth or has_session or "set-cookie" in headers:
-                    headers["cache-control"] = "no-store"
+                self.headers.apply(MutableHeaders(scope=message), path=path, has_session=has_session)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

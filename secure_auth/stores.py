@@ -20,13 +20,19 @@ Clock = Callable[[], float]
 FLOW_LIFETIME_SECONDS = 600
 
 
+class StateStoreFull(Exception):
+    """No room for another pending sign-in; the ones in progress are kept."""
+
+
 class StateStore(Protocol):
-    """Pending sign-ins by OAuth `state`: single use, short lived."""
+    """Pending sign-ins by key: single use, short lived."""
 
-    async def put(self, state: str, flow: dict[str, Any]) -> None: ...
+    async def put(self, key: str, flow: dict[str, Any]) -> None:
+        """Keep `flow` under `key`; raise StateStoreFull rather than drop others' flows."""
+        ...
 
-    async def take(self, state: str) -> dict[str, Any] | None:
-        """Remove and return the flow for `state`; None when unknown, taken or expired."""
+    async def take(self, key: str) -> dict[str, Any] | None:
+        """Remove and return the flow under `key`; None when unknown, taken or expired."""
         ...
 
 
@@ -49,8 +55,9 @@ def _purge_front(entries: OrderedDict[str, tuple[float, str]], now: float) -> No
 
 class MemoryStateStore:
     """Entries share one lifetime, so insertion order is expiry order: purging pops
-    expired entries off the front and never scans the rest. When full, the oldest
-    pending sign-in is dropped rather than growing without bound."""
+    expired entries off the front and never scans the rest. When full, a new sign-in
+    is refused: evicting the oldest would let a flood of /auth/login requests cancel
+    every sign-in in progress."""
 
     def __init__(
         self, *, ttl: float = FLOW_LIFETIME_SECONDS, max_entries: int = 10_000, clock: Clock = time.monotonic
@@ -64,19 +71,19 @@ class MemoryStateStore:
         return len(self._entries)
 
 
-    async def put(self, state: str, flow: dict[str, Any]) -> None:
+    async def put(self, key: str, flow: dict[str, Any]) -> None:
         now = self._clock()
         _purge_front(self._entries, now)
-        self._entries.pop(state, None)
-        while len(self._entries) >= self._max_entries:
-            self._entries.popitem(last=False)
-            logger.warning("state store full (%d pending sign-ins): dropped the oldest", self._max_entries)
-        self._entries[state] = (now + self._ttl, json.dumps(flow))
+        self._entries.pop(key, None)
+        if len(self._entries) >= self._max_entries:
+            logger.warning("state store full (%d pending sign-ins): refusing a new one", self._max_entries)
+            raise StateStoreFull()
+        self._entries[key] = (now + self._ttl, json.dumps(flow))
 
-    async def take(self, state: str) -> dict[str, Any] | None:
+    async def take(self, key: str) -> dict[str, Any] | None:
         now = self._clock()
         _purge_front(self._entries, now)
-        entry = self._entries.pop(state, None)
+        entry = self._entries.pop(key, None)
         if entry is None or entry[0] <= now:
             return None
         return json.loads(entry[1])

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import time
 from typing import Annotated
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
@@ -21,12 +21,14 @@ from starlette.concurrency import run_in_threadpool
 
 from secure_auth.aadsts import aadsts_code, explain
 from secure_auth.cookies import clear_session_cookie, set_flow_cookie, set_session_cookie
-from secure_auth.crypto import constant_time_equals, random_token, sha256_hex
-from secure_auth.dependencies import CsrfProtected, current_session, get_services
+from secure_auth.config import normalised_origin
+from secure_auth.crypto import random_token, sha256_hex
+from secure_auth.dependencies import current_session, get_services, reject_cross_site, verify_csrf
 from secure_auth.events import security_event
 from secure_auth.identity import SignInError, first_line
 from secure_auth.rendering import error_response, render, request_id
 from secure_auth.services import Services
+from secure_auth.stores import StateStoreFull
 from secure_auth.sessions import Session
 from secure_auth.validators import safe_next_path
 
@@ -36,19 +38,27 @@ _BINDING = re.compile(r"^[A-Za-z0-9_-]{43}$")
 MAX_CALLBACK_PARAM_LENGTH = 8192
 ALLOWED_PROMPTS = frozenset({"login", "select_account", "consent", "none"})
 
+_NOT_THIS_BROWSER = (
+    "This sign-in cannot be finished here: it has expired, was already used, or was started in "
+    "another browser. Start again from the sign-in button."
+)
+
 ServicesDep = Annotated[Services, Depends(get_services)]
 MaybeSession = Annotated[Session | None, Depends(current_session)]
 
 
 @router.get("/login")
-async def login(request: Request, services: ServicesDep, next: str | None = None, prompt: str | None = None) -> Response:
+async def login(
+    request: Request, services: ServicesDep, next: str | None = None, prompt: str | None = None, moved: str | None = None
+) -> Response:
     settings = services.settings
     next_path = safe_next_path(next)
     # The flow cookie belongs to the public host; starting elsewhere (127.0.0.1 instead
-    # of localhost, say) would lose it at the callback, so move to the public origin first.
-    public = urlsplit(settings.base_url)
-    if request.url.netloc != public.netloc:
-        return RedirectResponse(f"{settings.base_url}/auth/login?{urlencode({'next': next_path})}", status_code=303)
+    # of localhost, say) would lose it at the callback, so move to the public origin
+    # first, once: a proxy that rewrites Host must not cause a redirect loop.
+    if not same_origin(request, settings.base_url) and moved is None:
+        query = urlencode({"next": next_path, "moved": "1"})
+        return RedirectResponse(f"{settings.base_url}/auth/login?{query}", status_code=303)
 
     try:
         flow = await run_in_threadpool(
@@ -63,13 +73,33 @@ async def login(request: Request, services: ServicesDep, next: str | None = None
 
     existing = request.cookies.get(settings.flow_cookie_name, "")
     binding = existing if _BINDING.match(existing) else random_token(32)
-    await services.state_store.put(
-        flow["state"], {"flow": flow, "next": next_path, "binding": sha256_hex(binding), "started_at": time.time()}
-    )
+    try:
+        await services.state_store.put(
+            flow_key(flow["state"], binding), {"flow": flow, "next": next_path, "started_at": time.time()}
+        )
+    except StateStoreFull:
+        security_event("login_failed", request_id(request), reason="state_store_full")
+        return error_response(
+            request, 503, "Too many sign-ins in progress",
+            "Signing in is busy right now. Try again in a minute.", reason="state_store_full",
+            headers={"retry-after": "60"},
+        )
     security_event("login_started", request_id(request))
     response = RedirectResponse(flow["auth_uri"], status_code=303)
     set_flow_cookie(response, settings, binding)
     return response
+
+
+def flow_key(state: str, binding: str) -> str:
+    """Pending flows are stored under state *and* the browser's binding: a callback from
+    another browser finds nothing, so it can neither finish nor cancel the flow."""
+    return f"{state}.{sha256_hex(binding)}"
+
+
+def same_origin(request: Request, base_url: str) -> bool:
+    return normalised_origin(f"{request.url.scheme}://{request.url.netloc}").split("://", 1)[1] == (
+        base_url.split("://", 1)[1]
+    )
 
 
 @router.get("/callback")
@@ -83,19 +113,13 @@ async def callback(request: Request, services: ServicesDep, session: MaybeSessio
     if not state:
         return _failed(request, 400, "missing_state", "The sign-in response did not say which sign-in it belongs to.")
 
-    pending = await services.state_store.take(state)  # single use, even when what follows fails
+    binding = request.cookies.get(settings.flow_cookie_name, "")
+    if not _BINDING.match(binding):
+        return _failed(request, 400, "browser_mismatch", _NOT_THIS_BROWSER)
+    # Single use: taken even when what follows fails.
+    pending = await services.state_store.take(flow_key(state, binding))
     if pending is None:
-        return _failed(
-            request, 400, "unknown_state",
-            "This sign-in link has expired or was already used. Start again from the sign-in button.",
-        )
-    binding = request.cookies.get(settings.flow_cookie_name)
-    if not constant_time_equals(sha256_hex(binding) if binding else None, pending.get("binding")):
-        return _failed(
-            request, 400, "browser_mismatch",
-            "This sign-in was started in another browser. For your safety it cannot be finished here; "
-            "start again from the sign-in button.",
-        )
+        return _failed(request, 400, "unknown_state", _NOT_THIS_BROWSER)
 
     if "error" in params:
         description = params.get("error_description")
@@ -139,12 +163,19 @@ async def logout_confirm(request: Request, session: MaybeSession) -> Response:
 
 
 @router.post("/logout")
-async def logout(request: Request, services: ServicesDep, session: CsrfProtected) -> Response:
-    await services.sessions.destroy(session.id)
-    security_event("logout", request_id(request), oid=session.user.get("oid"))
-    target = await run_in_threadpool(
-        services.identity.end_session_url, login_hint=session.user.get("login_hint")
-    )
+async def logout(request: Request, services: ServicesDep, session: MaybeSession) -> Response:
+    """Ends the session here and at the IdP. With the session already expired there is no
+    CSRF token to check, but the IdP session may live on (a shared computer): still send
+    the browser to the end-session endpoint, after a same-origin check."""
+    if session is not None:
+        await verify_csrf(request, session)
+        await services.sessions.destroy(session.id)
+        security_event("logout", request_id(request), oid=session.user.get("oid"))
+    else:
+        reject_cross_site(request)
+        security_event("logout", request_id(request), reason="no_session")
+    login_hint = session.user.get("login_hint") if session else None
+    target = await run_in_threadpool(services.identity.end_session_url, login_hint=login_hint)
     response = RedirectResponse(target or "/auth/signed-out", status_code=303)
     clear_session_cookie(response, services.settings)
     return response

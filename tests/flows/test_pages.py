@@ -170,8 +170,8 @@ def test_production_cookies_are_host_prefixed_and_secure(extra_app, browsers, ap
     browser = browsers(server.base_url, verify=app_tls.client_context())
     login = browser.get("/auth/login")
     flow_cookie = login.headers["set-cookie"]
-    assert flow_cookie.startswith("__Secure-auth_flow=") and "Secure" in flow_cookie and "HttpOnly" in flow_cookie
-    assert "Path=/auth/" in flow_cookie and "Max-Age=600" in flow_cookie
+    assert flow_cookie.startswith("__Host-auth_flow=") and "Secure" in flow_cookie and "HttpOnly" in flow_cookie
+    assert "Path=/;" in flow_cookie and "Max-Age=600" in flow_cookie and "Domain" not in flow_cookie
     callback = browser.authenticate(login.headers["location"], BEN.username, BEN.password)
     landed = browser.finish(callback)
     session_cookie = landed.headers["set-cookie"]
@@ -222,3 +222,47 @@ def test_no_token_code_or_secret_reaches_the_logs(app_servers, browsers, caplog)
     assert "login_succeeded" in app_side
     for secret in (callback.params["code"], CLIENT_SECRET, "eyJ", "code_verifier", session_cookie):
         assert secret not in app_side
+
+
+def test_unhandled_errors_are_a_500_page_with_the_security_headers(extra_app, browsers):
+    from fastapi import APIRouter
+
+    server = extra_app()
+    broken = APIRouter()
+
+    @broken.get("/broken")
+    async def explode():
+        raise RuntimeError("internal detail that must not reach the browser")
+
+    server.app.include_router(broken)
+    response = browsers(server.base_url).get("/broken")
+    assert response.status_code == 500
+    assert "internal detail" not in response.text and "Traceback" not in response.text
+    for header in SECURITY_HEADERS:
+        assert header in response.headers, header
+    assert response.headers["x-request-id"] in response.text
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_access_log_never_carries_the_code_or_state(extra_app, browsers, caplog):
+    """uvicorn's access log writes the query string; on /auth/ it is redacted."""
+    from tests.support.servers import ServerThread
+
+    caplog.set_level(logging.INFO, logger="uvicorn.access")
+    server = extra_app()
+    # The same app served again by a uvicorn that writes an access log, as run.py does.
+    logged = ServerThread(server.app, log_level="info", access_log=True).start()
+    access_logger = logging.getLogger("uvicorn.access")  # uvicorn's config stops propagation
+    access_logger.addHandler(caplog.handler)
+    try:
+        browser = browsers(server.base_url)
+        callback = browser.authenticate(browser.start_login(), BEN.username, BEN.password)
+        replay = browsers(f"http://127.0.0.1:{logged.port}")
+        replay.get(callback.url.replace(server.base_url, replay.base_url))
+    finally:
+        access_logger.removeHandler(caplog.handler)
+        logged.stop()
+    # Only the app's lines: local_entra, in this process too, logs as an IdP would.
+    access = [r.getMessage() for r in caplog.records if r.name == "uvicorn.access" and "/auth/" in r.getMessage()]
+    assert any("/auth/callback?[redacted]" in line for line in access), access
+    assert not any(callback.params["code"] in line or callback.params["state"] in line for line in access), access

@@ -80,11 +80,34 @@ def test_code_and_state_opened_in_another_browser_fail(public_app, browsers):
     """Login CSRF: an attacker's code and state must not sign the victim in as the attacker."""
     attacker = browsers(public_app.base_url)
     callback = attacker.authenticate(attacker.start_login(), BEN.username, BEN.password)
+    fresh_victim = browsers(public_app.base_url)
+    assert_refused(fresh_victim, fresh_victim.finish(callback), reason="browser_mismatch")
     victim = browsers(public_app.base_url)
-    victim.start_login()  # even a victim with a pending sign-in of their own
+    victim.start_login()  # even a victim with a pending sign-in (and binding) of their own
+    assert_refused(victim, victim.finish(callback), reason="unknown_state")
+
+
+def test_another_browser_cannot_cancel_a_pending_sign_in(public_app, browsers):
+    """Whoever learns a state (history, logs) cannot burn it: only the binding browser can."""
+    browser = browsers(public_app.base_url)
+    callback = browser.authenticate(browser.start_login("/me"), BEN.username, BEN.password)
+    stranger = browsers(public_app.base_url)
+    stranger.client.cookies.set("auth_flow", "A" * 43)
+    assert_refused(stranger, stranger.get("/auth/callback", params={"state": callback.params["state"]}))
+    assert browser.finish(callback).headers["location"] == "/me"
+
+
+def test_a_planted_binding_cookie_does_not_sign_the_victim_in(extra_app, browsers, app_tls):
+    """Production's __Host- flow cookie cannot be planted by a sibling site; and a binding
+    the attacker chose in development still only finishes in a browser holding it."""
+    server = extra_app(tls=True, app_env="production")
+    attacker = browsers(server.base_url, verify=app_tls.client_context())
+    callback = attacker.authenticate(attacker.start_login(), BEN.username, BEN.password)
+    assert "__Host-auth_flow" in attacker.client.cookies
+    victim = browsers(server.base_url, verify=app_tls.client_context())
+    # A sibling domain could only plant a non-prefixed cookie; the app ignores it.
+    victim.client.cookies.set("auth_flow", attacker.client.cookies["__Host-auth_flow"])
     assert_refused(victim, victim.finish(callback), reason="browser_mismatch")
-    # The flow is single use: the attacker cannot finish it afterwards either.
-    assert_refused(attacker, attacker.finish(callback), reason="unknown_state")
 
 
 def test_two_tabs_can_sign_in_from_one_browser(public_app, browsers):
@@ -141,12 +164,14 @@ def test_pkce_mismatch_is_explained(public_app, browsers):
     authorize = browser.start_login()
     callback = browser.authenticate(authorize, BEN.username, BEN.password)
     store = public_app.services.state_store
-    state = callback.params["state"]
+    from secure_auth.routes.auth import flow_key
+
+    key = flow_key(callback.params["state"], browser.client.cookies["auth_flow"])
 
     async def swap_verifier() -> None:
-        pending = await store.take(state)
+        pending = await store.take(key)
         pending["flow"]["code_verifier"] = "x" * 43
-        await store.put(state, pending)
+        await store.put(key, pending)
 
     asyncio.run(swap_verifier())
     result = browser.finish(callback)
@@ -288,3 +313,28 @@ def test_next_inside_the_site_is_honoured(public_app, browsers):
     browser = browsers(public_app.base_url)
     response = browser.sign_in(BEN.username, BEN.password, next_path="/calculator?x=1")
     assert response.headers["location"] == "/calculator?x=1"
+
+
+def test_sign_out_after_the_session_expired_still_ends_the_idp_session(public_app, browsers, entra):
+    browser = browsers(public_app.base_url)
+    browser.sign_in(BEN.username, BEN.password)
+    csrf = browser.csrf_token()
+    cookie = browser.session_cookie
+    asyncio.run(public_app.services.sessions.destroy(public_app.services.sessions.session_id_from_cookie(cookie)))
+    response = browser.post("/auth/logout", data={"csrf_token": csrf}, headers={"origin": public_app.base_url})
+    assert response.status_code == 303
+    assert response.headers["location"].startswith(entra.front_url)
+    assert browser.session_cookie is None
+    cross_site = browser.post("/auth/logout", headers={"origin": "https://evil.example"})
+    assert cross_site.status_code == 403
+
+
+def test_login_started_on_another_host_name_moves_to_the_public_origin_once(public_app, browsers):
+    browser = browsers(public_app.base_url)
+    moved = browser.get("/auth/login", params={"next": "/me"}, headers={"host": "localhost:1"})
+    assert moved.status_code == 303
+    assert moved.headers["location"] == public_app.base_url + "/auth/login?next=%2Fme&moved=1"
+    # A proxy that keeps rewriting Host gets the flow rather than a redirect loop.
+    again = browser.get("/auth/login", params={"next": "/me", "moved": "1"}, headers={"host": "localhost:1"})
+    assert again.status_code == 303 and again.headers["location"].startswith("http://127.0.0.1")
+    assert "/oauth2/v2.0/authorize" in again.headers["location"]

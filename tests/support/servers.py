@@ -24,7 +24,8 @@ class ServerThread:
     def __init__(self, app, sock: socket.socket | None = None, **config) -> None:
         self.sock = sock or bind_loopback()
         self.port = self.sock.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", **config))
+        config = {"log_level": "warning", "lifespan": "on", **config}
+        self.server = uvicorn.Server(uvicorn.Config(app, **config))
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:

@@ -104,6 +104,7 @@ RULES = [
     ),
     pytest.param({**BASE, "trusted_hosts": " , "}, "TRUSTED_HOSTS", id="empty-trusted-hosts"),
     pytest.param({**PRODUCTION, "public_base_url": "http://app.example.com"}, "PUBLIC_BASE_URL", id="prod-http"),
+    pytest.param({**PRODUCTION, "trusted_hosts": "other.example.com"}, "TRUSTED_HOSTS", id="base-host-not-trusted"),
     pytest.param({**PRODUCTION, "session_secret_key": None}, "SESSION_SECRET_KEY", id="prod-no-secret-key"),
     pytest.param({**PRODUCTION, "session_secret_key": "  "}, "SESSION_SECRET_KEY", id="prod-blank-secret-key"),
     pytest.param({**PRODUCTION, "debug_info_enabled": True}, "DEBUG_INFO_ROLE", id="prod-debug-without-role"),
@@ -202,8 +203,8 @@ def test_secret_is_not_in_settings_repr():
 
 
 def test_tenant_authority_and_urls():
-    s = load_settings(**BASE, public_base_url="https://app.example.com/")
-    assert s.base_url == "https://app.example.com"
+    s = load_settings(**BASE, public_base_url="HTTPS://App.Example.com:443/", trusted_hosts="app.example.com")
+    assert s.base_url == "https://app.example.com"  # as browsers write Origin and Host
     assert s.redirect_uri == "https://app.example.com/auth/callback"
     assert s.post_logout_redirect_uri == "https://app.example.com/auth/signed-out"
     assert s.authority == "https://login.microsoftonline.com/contoso.onmicrosoft.com"
@@ -283,7 +284,7 @@ def test_cookie_names_in_production():
     s = load_settings(**PRODUCTION)
     assert s.is_production is True
     assert s.session_cookie_name == "__Host-session"
-    assert s.flow_cookie_name == "__Secure-auth_flow"
+    assert s.flow_cookie_name == "__Host-auth_flow"
     assert s.show_debug_info is False
 
 
@@ -307,9 +308,9 @@ def test_allowed_tenants_parsing():
 
 
 def test_scopes_and_trusted_hosts_parsing():
-    s = load_settings(**BASE, entra_scopes=" User.Read  Mail.Read ", trusted_hosts="a.example, b.example ,")
+    s = load_settings(**BASE, entra_scopes=" User.Read  Mail.Read ", trusted_hosts="a.example, b.example ,localhost")
     assert s.scopes == ["User.Read", "Mail.Read"]
-    assert s.trusted_host_list == ["a.example", "b.example"]
+    assert s.trusted_host_list == ["a.example", "b.example", "localhost"]
 
 
 def test_generated_secret_key_is_stable_within_a_process():
@@ -326,6 +327,7 @@ def test_environment_variables_are_read(monkeypatch):
     monkeypatch.setenv("ENTRA_CLIENT_ID", "env-client")
     monkeypatch.setenv("ENTRA_TENANT_ID", "organizations")
     monkeypatch.setenv("PUBLIC_BASE_URL", "https://env.example.com")
+    monkeypatch.setenv("TRUSTED_HOSTS", "env.example.com")
     monkeypatch.setenv("SESSION_IDLE_TIMEOUT", "120")
     monkeypatch.setenv("SESSION_ABSOLUTE_TIMEOUT", "600")
     monkeypatch.setenv("ENTRA_ALLOWED_TENANTS", "A,B")
@@ -357,3 +359,9 @@ def test_dotenv_in_working_directory_is_read(clean_environment: Path, monkeypatc
 def test_no_dotenv_means_defaults(clean_environment: Path):
     assert not (clean_environment / ".env").exists()
     assert "ENTRA_CLIENT_ID" in config_error()
+
+
+def test_base_url_keeps_a_non_default_port():
+    s = load_settings(**BASE, public_base_url="http://LOCALHOST:8000")
+    assert s.base_url == "http://localhost:8000"
+    assert s.public_host == "localhost"

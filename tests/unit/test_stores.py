@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from secure_auth.stores import MemorySessionStore, MemoryStateStore
+import pytest
+
+from secure_auth.stores import MemorySessionStore, MemoryStateStore, StateStoreFull
 
 FLOW = {"state": "s1", "code_verifier": "v" * 43, "nonce": "n1", "next": "/calculator"}
 
@@ -66,15 +68,21 @@ def test_state_take_also_purges(clock):
     assert len(store) == 0
 
 
-def test_state_store_is_bounded_dropping_the_oldest(clock):
+def test_state_store_is_bounded_refusing_new_flows_and_keeping_pending_ones(clock):
     store = MemoryStateStore(ttl=600, max_entries=3, clock=clock)
-    for i in range(4):
+    for i in range(3):
         asyncio.run(store.put(f"s{i}", {"i": i}))
         clock.advance(1)
+    with pytest.raises(StateStoreFull):
+        asyncio.run(store.put("s3", {"i": 3}))
     assert len(store) == 3
-    assert asyncio.run(store.take("s0")) is None
-    assert asyncio.run(store.take("s1")) == {"i": 1}
+    assert asyncio.run(store.take("s3")) is None
+    assert asyncio.run(store.take("s0")) == {"i": 0}  # a flood cannot cancel sign-ins in progress
+    asyncio.run(store.put("s3", {"i": 3}))  # room again once one is taken
     assert asyncio.run(store.take("s3")) == {"i": 3}
+    clock.advance(600)
+    asyncio.run(store.put("s4", {"i": 4}))  # expired ones make room too
+    assert len(store) == 1
 
 
 def test_state_put_same_state_replaces_it(clock):
