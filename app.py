@@ -6,7 +6,6 @@ first access, so importing this module reads no configuration.
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from fastapi import FastAPI
 from app_routes import ROUTERS
 from secure_auth.application import create_secure_app
 from secure_auth.config import ConfigError, Settings, load_settings
+from secure_auth.logs import configure_logging
 from secure_auth.stores import SessionStore, StateStore
 
 ROOT = Path(__file__).resolve().parent
@@ -28,7 +28,7 @@ def create_app(
     state_store: StateStore | None = None,
 ) -> FastAPI:
     settings = settings or load_settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     return create_secure_app(
         settings,
         templates_dir=ROOT / "templates",

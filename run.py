@@ -55,6 +55,9 @@ def run_demo(args: argparse.Namespace) -> int:
             entra_allowed_tenants="",
             public_base_url=base_url,
             app_env="development",
+            # A newcomer clicking around must not meet the production-minded defaults.
+            rate_limit_default="5000/hour",
+            rate_limit_auth="60/minute",
         )
         print(_demo_banner(base_url, entra, config.users), flush=True)
         uvicorn.run(create_app(settings), host="127.0.0.1", port=args.port, log_level="info")

@@ -102,6 +102,8 @@ def main() -> int:
         ENTRA_CLIENT_ID=CLIENT_ID, ENTRA_TENANT_ID=entra.tenant_id, ENTRA_AUTHORITY_HOST=entra.authority_host,
         ENTRA_CA_BUNDLE=str(entra.ca_bundle_path), PUBLIC_BASE_URL=base_url, LOG_LEVEL="WARNING",
         SESSION_SECRET_KEY="bench-" + "k" * 40,
+        # Rate limits stay on, with limits high enough not to trip.
+        RATE_LIMIT_DEFAULT="100000000/minute", RATE_LIMIT_AUTH="100000000/minute",
     )
     processes = [start_uvicorn("app:app", app_port, env), start_uvicorn("bench.bare_app:app", bare_port, env)]
     try:

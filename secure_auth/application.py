@@ -10,22 +10,25 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator, Iterable
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
-from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.middleware.cors import CORSMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from secure_auth.config import Settings
+from secure_auth.dependencies import csrf_guard
 from secure_auth.errors import install_error_handlers
+from secure_auth.hosts import HostCheckMiddleware
 from secure_auth.identity import IdentityClient, IdentityProviderUnavailable
-from secure_auth.logging_filters import install_log_redaction
+from secure_auth.logs import install_log_redaction
 from secure_auth.middleware import (
     RequestIdMiddleware,
     SecurityHeaders,
     SecurityHeadersMiddleware,
-    content_security_policy,
 )
+from secure_auth.ratelimit import RateLimitMiddleware, build_limiter
 from secure_auth.routes import auth, debug, pages
 from secure_auth.services import Services
 from secure_auth.sessions import SessionManager
@@ -76,20 +79,43 @@ def create_secure_app(
         yield
         services.identity.http.close()
 
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    # csrf_guard is application-wide: every route mounted now or later gets it.
+    app = FastAPI(
+        docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan, dependencies=[Depends(csrf_guard)]
+    )
     app.state.services = services
+    app.state.limiter = build_limiter(settings)
     install_error_handlers(app)
 
     # A form's redirect to the IdP (sign-out goes to its end-session endpoint) must be
     # allowed by form-action, so the policy follows the discovered endpoints.
     security_headers = SecurityHeaders(
-        csp=lambda: content_security_policy(services.identity.browser_origins()),
+        form_action_origins=services.identity.browser_origins,
         session_cookie_name=settings.session_cookie_name,
         hsts=settings.uses_https,
+        hsts_include_subdomains=settings.hsts_include_subdomains,
     )
     app.state.security_headers = security_headers
+    # Added innermost first. Outermost to innermost: request id, proxy headers, security
+    # headers (so every refusal below carries them), host check, CORS, rate limits.
+    app.add_middleware(
+        RateLimitMiddleware,
+        limiter=app.state.limiter,
+        default_limits=settings.rate_limit_default,
+        auth_limits=settings.rate_limit_auth,
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Content-Type", "X-CSRF-Token", "X-Request-ID"],
+        )
+    app.add_middleware(HostCheckMiddleware, allowed_hosts=settings.trusted_host_list)
     app.add_middleware(SecurityHeadersMiddleware, headers=security_headers)
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.trusted_host_list)
+    if settings.forwarded_allow_list:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_list)
     app.add_middleware(RequestIdMiddleware)
 
     app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")

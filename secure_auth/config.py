@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     debug_info_enabled: bool | None = None
     debug_info_role: str = ""
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    rate_limit_default: str = "200/day;50/hour"
+    rate_limit_auth: str = "10/minute;40/hour"
+    rate_limit_storage_url: str = "memory://"
+    forwarded_allow_ips: str = ""
+    cors_allowed_origins: str = ""
+    hsts_include_subdomains: bool = False
 
     @field_validator(
         "entra_client_secret", "entra_client_certificate", "entra_ca_bundle", "session_secret_key",
@@ -142,6 +150,14 @@ class Settings(BaseSettings):
     @property
     def allowed_tenants(self) -> frozenset[str]:
         return frozenset(t.strip().lower() for t in self.entra_allowed_tenants.split(",") if t.strip())
+
+    @property
+    def forwarded_allow_list(self) -> list[str]:
+        return [h.strip() for h in self.forwarded_allow_ips.split(",") if h.strip()]
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [normalised_origin(o) for o in self.cors_allowed_origins.split(",") if o.strip()]
 
     @property
     def trusted_host_list(self) -> list[str]:
@@ -280,6 +296,8 @@ def check_settings(s: Settings) -> None:
             f"TRUSTED_HOSTS does not include {s.public_host}, the host of PUBLIC_BASE_URL: add it, "
             "or every request would be refused with 400"
         )
+    _check_rate_limits(s)
+    _check_proxies_and_origins(s)
     if s.is_production:
         _check_production(s)
     elif s.public_host not in _LOOPBACK_HOSTS:
@@ -300,19 +318,101 @@ def _check_public_base_url(s: Settings) -> None:
         raise ConfigError("PUBLIC_BASE_URL must be the site's origin without a path, such as https://app.example.com")
 
 
+_KEY_ADVICE = 'e.g. the output of `python -c "import secrets; print(secrets.token_urlsafe(48))"`'
+_EXAMPLE_SECRETS = ("change", "example", "secret", "replace", "your", "xxxx", "test", "demo", "default", "password")
+MIN_SECRET_KEY_BYTES = 32
+
+
+def _check_rate_limits(s: Settings) -> None:
+    from limits import parse_many
+
+    for name, value in (("RATE_LIMIT_DEFAULT", s.rate_limit_default), ("RATE_LIMIT_AUTH", s.rate_limit_auth)):
+        try:
+            if not parse_many(value):
+                raise ValueError
+        except ValueError:
+            raise ConfigError(
+                f"{name} is not a rate limit: write it like '200/day;50/hour' (count/period, ';' between)"
+            ) from None
+    scheme = urlsplit(s.rate_limit_storage_url).scheme
+    if scheme not in ("memory", "redis", "rediss", "redis+sentinel", "redis+cluster", "memcached", "mongodb"):
+        raise ConfigError(
+            "RATE_LIMIT_STORAGE_URL must be memory:// or a storage URL such as redis://localhost:6379/0"
+        )
+
+
+def _check_proxies_and_origins(s: Settings) -> None:
+    import ipaddress
+
+    for entry in s.forwarded_allow_list:
+        if entry == "*":
+            continue
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"FORWARDED_ALLOW_IPS has {entry!r}, which is not an IP address or network: list your "
+                "reverse proxies' addresses, such as 10.0.0.5 or 10.0.0.0/24"
+            ) from None
+    for origin in s.cors_allowed_origins.split(","):
+        origin = origin.strip()
+        if not origin:
+            continue
+        parts = urlsplit(origin)
+        if origin == "*" or "*" in origin or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(
+                "CORS_ALLOWED_ORIGINS must list exact origins such as https://portal.example.com "
+                "(credentials are allowed, so '*' never is)"
+            )
+        if parts.path not in ("", "/"):
+            raise ConfigError(f"CORS_ALLOWED_ORIGINS entry {origin!r} must be an origin without a path")
+
+
 def _check_production(s: Settings) -> None:
     if not s.uses_https:
         raise ConfigError("PUBLIC_BASE_URL must be https in production (APP_ENV=production): serve the app over TLS")
     if s.session_secret_key is None:
         raise ConfigError(
-            "SESSION_SECRET_KEY is required in production: set it to a random value of 32 bytes or more, "
-            "e.g. the output of `python -c \"import secrets; print(secrets.token_urlsafe(48))\"`"
+            f"SESSION_SECRET_KEY is required in production: set it to a random value of 32 bytes or more, {_KEY_ADVICE}"
+        )
+    key = s.session_secret_key.get_secret_value()
+    if len(key.encode("utf-8")) < MIN_SECRET_KEY_BYTES:
+        raise ConfigError(f"SESSION_SECRET_KEY is shorter than {MIN_SECRET_KEY_BYTES} bytes: use a longer random value, {_KEY_ADVICE}")
+    lowered = key.lower()
+    if any(word in lowered for word in _EXAMPLE_SECRETS) or len(set(key)) < 8:
+        raise ConfigError(f"SESSION_SECRET_KEY looks like an example value: replace it with a random one, {_KEY_ADVICE}")
+    if "*" in s.trusted_host_list:
+        raise ConfigError("TRUSTED_HOSTS must not be '*' in production: list the host names the app is served under")
+    if s.entra_ca_bundle is not None and _is_local_stand_in_ca(s.entra_ca_bundle):
+        raise ConfigError(
+            "ENTRA_CA_BUNDLE points at the local Entra stand-in's CA, which must never be trusted in production: "
+            "remove it (Entra's certificates chain to public roots)"
+        )
+    authority_host = urlsplit(s.entra_oidc_authority or s.entra_authority_host).hostname or ""
+    if authority_host in _LOOPBACK_HOSTS or authority_host.startswith("127."):
+        raise ConfigError(
+            "ENTRA_AUTHORITY_HOST / ENTRA_OIDC_AUTHORITY points at a loopback identity provider in production: "
+            "use your real Entra authority"
         )
     if s.debug_info_enabled and not s.debug_info_role:
         raise ConfigError(
             "DEBUG_INFO_ROLE is required when DEBUG_INFO_ENABLED=true in production: name the app role "
             "whose holders may read /debug-info"
         )
+
+
+def _is_local_stand_in_ca(path: Path) -> bool:
+    """The CA local_entra (or any trustme-made test CA) generates: never for production."""
+    if ".local_entra" in path.resolve().parts:
+        return True
+    from cryptography import x509
+
+    try:
+        certificates = x509.load_pem_x509_certificates(path.read_bytes())
+    except ValueError:
+        return False
+    markers = ("trustme", "local_entra", "testing ca")
+    return any(m in cert.subject.rfc4514_string().lower() for cert in certificates for m in markers)
 
 
 def _require_https_url(name: str, value: str, *, needs_path: bool) -> None:

@@ -45,7 +45,10 @@ async def current_session(request: Request) -> Session | None:
     if hasattr(request.state, "session"):
         return request.state.session
     services: Services = request.app.state.services
-    session = await services.sessions.load(request.cookies.get(services.settings.session_cookie_name))
+    session = await services.sessions.load(
+        request.cookies.get(services.settings.session_cookie_name),
+        on_expired=lambda: security_event("session_expired", request_id(request)),
+    )
     request.state.session = session
     return session
 
@@ -58,41 +61,47 @@ async def require_user(request: Request, session: Annotated[Session | None, Depe
     return session
 
 
-async def verify_csrf(request: Request, session: Annotated[Session, Depends(require_user)]) -> Session:
-    """Unsafe methods need the session's CSRF token (form field `csrf_token` or header
-    `X-CSRF-Token`) and must not come from another site."""
+async def csrf_guard(request: Request) -> None:
+    """Every unsafe request, on every route the app mounts (feature routers included):
+    it must not come from another site, and with a session it must carry the session's
+    CSRF token (form field `csrf_token` or header `X-CSRF-Token`), compared in constant time.
+    Installed once as an application-wide dependency, so a router cannot forget it."""
     if request.method not in UNSAFE_METHODS:
-        return session
-    reason = _cross_site_reason(request)
-    if reason is None:
-        supplied = request.headers.get("x-csrf-token")
-        if supplied is None and "form" in request.headers.get("content-type", ""):
-            form = await request.form()
-            value = form.get("csrf_token")
-            supplied = value if isinstance(value, str) else None
-        if not constant_time_equals(supplied, session.csrf_token):
-            reason = "missing_token" if not supplied else "wrong_token"
-    if reason is not None:
+        return
+    reject_cross_site(request)
+    session = await current_session(request)
+    if session is None:
+        return  # nothing to ride on; routes that need a user answer 401 themselves
+    supplied = request.headers.get("x-csrf-token")
+    if supplied is None and "form" in request.headers.get("content-type", ""):
+        form = await request.form()
+        value = form.get("csrf_token")
+        supplied = value if isinstance(value, str) else None
+    if not constant_time_equals(supplied, session.csrf_token):
+        reason = "missing_token" if not supplied else "wrong_token"
         security_event("csrf_rejected", request_id(request), reason=reason, path=request.url.path)
         raise CsrfRejected(reason)
-    return session
 
 
 def _cross_site_reason(request: Request) -> str | None:
-    if request.headers.get("sec-fetch-site") == "cross-site":
-        return "cross_site_request"
+    services: Services = request.app.state.services
     origin = request.headers.get("origin")
     if origin == "null":
         return "opaque_origin"
     if origin:
-        services: Services = request.app.state.services
-        if normalised_origin(origin) != services.settings.base_url:
+        normalised = normalised_origin(origin)
+        if normalised == services.settings.base_url:
+            return None
+        if normalised not in services.settings.cors_origins:
             return "foreign_origin"
+        return None  # an allowed CORS origin: the token still decides
+    if request.headers.get("sec-fetch-site") == "cross-site":
+        return "cross_site_request"
     return None
 
 
 def reject_cross_site(request: Request) -> None:
-    """The Origin / Sec-Fetch-Site half of the CSRF check, for requests with no session."""
+    """The Origin / Sec-Fetch-Site half of the CSRF check."""
     reason = _cross_site_reason(request)
     if reason is not None:
         security_event("csrf_rejected", request_id(request), reason=reason, path=request.url.path)
@@ -111,4 +120,3 @@ def require_roles(*roles: str):
 
 
 CurrentUser = Annotated[Session, Depends(require_user)]
-CsrfProtected = Annotated[Session, Depends(verify_csrf)]

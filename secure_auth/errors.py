@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from secure_auth.dependencies import CsrfRejected, Forbidden, SignInRequired
-from secure_auth.middleware import REQUEST_ID_HEADER
+from secure_auth.middleware import REQUEST_ID_HEADER, new_csp_nonce
 from secure_auth.rendering import error_response, request_id, wants_json
 
 logger = logging.getLogger("secure_auth.errors")
@@ -65,7 +65,8 @@ async def _unhandled(request: Request, exc: Exception) -> Response:
     """Starlette runs this outside every middleware, so it adds their headers itself."""
     logger.exception("request_id=%s unhandled error", request_id(request))
     response = error_response(request, 500, "Something went wrong", "The error has been logged. Try again later.")
-    request.app.state.security_headers.apply(response.headers, path=request.url.path, has_session=True)
+    nonce = getattr(request.state, "csp_nonce", None) or new_csp_nonce()
+    request.app.state.security_headers.apply(response.headers, path=request.url.path, has_session=True, nonce=nonce)
     response.headers[REQUEST_ID_HEADER] = request_id(request)
     return response
 

@@ -35,6 +35,7 @@ import requests
 
 from secure_auth.config import Settings
 from secure_auth.crypto import certificate_credential, sha256_hex
+from secure_auth.logs import install_log_redaction
 from secure_auth.validators import IssuerPolicy, TokenValidationError, UnknownSigningKey, validate_id_token
 
 logger = logging.getLogger("secure_auth.identity")
@@ -240,9 +241,7 @@ class SigningKeys:
 class IdentityClient:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        # MSAL's DEBUG records carry the auth code, the PKCE verifier and token responses:
-        # never let them through, whatever LOG_LEVEL says.
-        logging.getLogger("msal").setLevel(logging.WARNING)
+        install_log_redaction()  # MSAL's DEBUG records carry codes and verifiers
         self.http = IdpHttpSession(verify=trust_bundle(settings.entra_ca_bundle), timeout=settings.entra_http_timeout)
         self._credential: str | dict[str, str] | None = None
         if settings.entra_client_certificate is not None:

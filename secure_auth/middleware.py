@@ -50,48 +50,63 @@ class RequestIdMiddleware:
 
 
 @lru_cache(maxsize=16)
-def _csp(form_action_origins: frozenset[str]) -> str:
-    form_action = " ".join(["'self'", *sorted(set(form_action_origins))])
+def _csp_prefix(form_action_origins: frozenset[str]) -> tuple[str, str]:
+    form_action = " ".join(["'self'", *sorted(form_action_origins)])
     return (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "object-src 'none'; base-uri 'self'; frame-ancestors 'none'; "
-        f"form-action {form_action}"
+        "default-src 'self'; script-src 'self' 'nonce-",
+        "'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; "
+        f"frame-ancestors 'none'; form-action {form_action}",
     )
 
 
-def content_security_policy(form_action_origins: Iterable[str]) -> str:
-    """The strict policy; form-action also allows the IdP origins a form's redirect reaches."""
-    return _csp(frozenset(form_action_origins))
+def content_security_policy(form_action_origins: Iterable[str], nonce: str) -> str:
+    """The strict policy: scripts only from this origin or carrying this response's nonce,
+    no inline style; form-action also allows the IdP origins a form's redirect reaches."""
+    head, tail = _csp_prefix(frozenset(form_action_origins))
+    return f"{head}{nonce}{tail}"
+
+
+def new_csp_nonce() -> str:
+    return secrets.token_urlsafe(16)
 
 
 class SecurityHeaders:
     """The strict header set, in one place: the middleware applies it to every response,
     and the last-resort 500 handler (which Starlette runs outside all middleware) too."""
 
-    def __init__(self, *, csp: Callable[[], str], session_cookie_name: str, hsts: bool = False) -> None:
-        self.csp = csp
-        self.hsts = hsts
+    def __init__(
+        self,
+        *,
+        form_action_origins: Callable[[], Iterable[str]],
+        session_cookie_name: str,
+        hsts: bool = False,
+        hsts_include_subdomains: bool = False,
+    ) -> None:
+        self.form_action_origins = form_action_origins
+        self.hsts = "max-age=31536000; includeSubDomains" if hsts_include_subdomains else "max-age=31536000"
+        self.hsts_enabled = hsts
         self.session_cookie = session_cookie_name.encode("latin-1") + b"="
 
     def has_session_cookie(self, raw_headers: Iterable[tuple[bytes, bytes]]) -> bool:
         return any(name == b"cookie" and self.session_cookie in value for name, value in raw_headers)
 
-    def apply(self, headers: MutableHeaders, *, path: str, has_session: bool) -> None:
+    def apply(self, headers: MutableHeaders, *, path: str, has_session: bool, nonce: str) -> None:
         is_auth = path.startswith("/auth/")
-        headers["content-security-policy"] = self.csp()
+        headers["content-security-policy"] = content_security_policy(self.form_action_origins(), nonce)
         headers["x-content-type-options"] = "nosniff"
         headers["x-frame-options"] = "DENY"
         headers["referrer-policy"] = "no-referrer" if is_auth else "strict-origin-when-cross-origin"
         headers["cross-origin-opener-policy"] = "same-origin"
         headers["permissions-policy"] = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
-        if self.hsts:
-            headers["strict-transport-security"] = "max-age=31536000"
+        if self.hsts_enabled:
+            headers["strict-transport-security"] = self.hsts
         if is_auth or has_session or "set-cookie" in headers:
             headers["cache-control"] = "no-store"
 
 
 class SecurityHeadersMiddleware:
-    """Strict headers on every response: pages, redirects, JSON, errors, static files.
+    """Strict headers on every response: pages, redirects, JSON, errors, static files,
+    with a fresh CSP nonce per response.
 
     /auth/ URLs carry codes and state, so their responses send no Referer and are never
     cached; so are responses to requests that carried a session cookie.
@@ -107,10 +122,12 @@ class SecurityHeadersMiddleware:
             return
         path: str = scope["path"]
         has_session = self.headers.has_session_cookie(scope["headers"])
+        nonce = new_csp_nonce()  # templates read it as csp_nonce
+        scope.setdefault("state", {})["csp_nonce"] = nonce
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                self.headers.apply(MutableHeaders(scope=message), path=path, has_session=has_session)
+                self.headers.apply(MutableHeaders(scope=message), path=path, has_session=has_session, nonce=nonce)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

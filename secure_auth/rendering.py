@@ -29,6 +29,7 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
         "user": session.user if session else None,
         "csrf_token": session.csrf_token if session else "",
         "request_id": request_id(request),
+        "csp_nonce": getattr(request.state, "csp_nonce", ""),
         "show_debug_link": services.settings.show_debug_info,
     }
     page_context.update(context or {})

@@ -107,8 +107,9 @@ class SessionManager:
         await self.save(session)
         return session
 
-    async def load(self, cookie_value: str | None) -> Session | None:
-        """The live session for this cookie, or None (unsigned, unknown, ended or expired)."""
+    async def load(self, cookie_value: str | None, on_expired: Callable[[], None] | None = None) -> Session | None:
+        """The live session for this cookie, or None (unsigned, unknown, ended or expired).
+        `on_expired` is called when an existing session has just timed out."""
         session_id = self.session_id_from_cookie(cookie_value)
         if session_id is None:
             return None
@@ -123,8 +124,9 @@ class SessionManager:
             return None
         now = self._clock()
         if self.expired(session, now):
-            logger.info("session_expired", extra={"event": "session_expired"})
             await self.store.delete(session_id)
+            if on_expired is not None:
+                on_expired()
             return None
         if now - session.last_seen >= TOUCH_INTERVAL_SECONDS:
             session.last_seen = now

@@ -23,7 +23,7 @@ from secure_auth.aadsts import aadsts_code, explain
 from secure_auth.cookies import clear_session_cookie, set_flow_cookie, set_session_cookie
 from secure_auth.config import normalised_origin
 from secure_auth.crypto import random_token, sha256_hex
-from secure_auth.dependencies import current_session, get_services, reject_cross_site, verify_csrf
+from secure_auth.dependencies import current_session, get_services
 from secure_auth.events import security_event
 from secure_auth.identity import SignInError, first_line
 from secure_auth.rendering import error_response, render, request_id
@@ -166,13 +166,12 @@ async def logout_confirm(request: Request, session: MaybeSession) -> Response:
 async def logout(request: Request, services: ServicesDep, session: MaybeSession) -> Response:
     """Ends the session here and at the IdP. With the session already expired there is no
     CSRF token to check, but the IdP session may live on (a shared computer): still send
-    the browser to the end-session endpoint, after a same-origin check."""
+    the browser to the end-session endpoint (csrf_guard has checked the origin)."""
+    # The application-wide csrf_guard has checked the origin, and the token when signed in.
     if session is not None:
-        await verify_csrf(request, session)
         await services.sessions.destroy(session.id)
         security_event("logout", request_id(request), oid=session.user.get("oid"))
     else:
-        reject_cross_site(request)
         security_event("logout", request_id(request), reason="no_session")
     login_hint = session.user.get("login_hint") if session else None
     target = await run_in_threadpool(services.identity.end_session_url, login_hint=login_hint)

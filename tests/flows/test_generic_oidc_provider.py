@@ -55,6 +55,7 @@ def oidc_app_server(oidc_provider):
         entra_ca_bundle=ca_path,
         public_base_url=f"http://127.0.0.1:{sock.getsockname()[1]}",
         session_secret_key="generic-oidc-test-" + "y" * 32,
+        rate_limit_auth="1000/minute",
     )
     app = create_app(settings)
     server = AppServer("oidc", settings, app, ServerThread(app, sock).start())

@@ -1,0 +1,78 @@
+"""Rate limits per client address, with slowapi's limiter and storage backends.
+
+A pure ASGI middleware (no BaseHTTPMiddleware, no second routing pass): the bucket is
+chosen by path, so the check costs a dictionary lookup and a counter increment with
+the memory storage. /auth/login and /auth/callback share the stricter RATE_LIMIT_AUTH
+bucket; /health and static files are exempt. The client address is the connection's
+peer, or the forwarded one only when ProxyHeadersMiddleware trusted the peer
+(FORWARDED_ALLOW_IPS), so a forged X-Forwarded-For cannot dodge a limit.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from limits import RateLimitItem, parse_many
+from slowapi import Limiter
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from secure_auth.config import Settings
+from secure_auth.events import security_event
+from secure_auth.rendering import error_response, request_id
+
+AUTH_PATHS = frozenset({"/auth/login", "/auth/callback"})
+EXEMPT_PREFIXES = ("/static/", "/health")
+
+
+def client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return client[0] if client else "unknown"
+
+
+def build_limiter(settings: Settings) -> Limiter:
+    return Limiter(key_func=lambda request: client_address(request.scope), storage_uri=settings.rate_limit_storage_url,
+                   strategy="fixed-window")
+
+
+class RateLimitMiddleware:
+    def __init__(self, app: ASGIApp, *, limiter: Limiter, default_limits: str, auth_limits: str) -> None:
+        self.app = app
+        self.limiter = limiter
+        self.default: list[RateLimitItem] = parse_many(default_limits)
+        self.auth: list[RateLimitItem] = parse_many(auth_limits)
+        # A networked storage (Redis) blocks: keep it off the event loop.
+        self.blocking = not type(limiter._storage).__name__.startswith("Memory")
+
+    def _hit(self, bucket: str, items: list[RateLimitItem], key: str) -> int | None:
+        """Count the request; return seconds to wait when a limit is exceeded."""
+        strategy = self.limiter.limiter
+        exceeded = [item for item in items if not strategy.hit(item, bucket, key)]
+        if not exceeded:
+            return None
+        resets = [strategy.get_window_stats(item, bucket, key).reset_time for item in exceeded]
+        return max(1, math.ceil(max(resets) - time.time()))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or path.startswith(EXEMPT_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        bucket, items = ("auth", self.auth) if path in AUTH_PATHS else ("default", self.default)
+        key = client_address(scope)
+        if self.blocking:
+            retry_after = await run_in_threadpool(self._hit, bucket, items, key)
+        else:
+            retry_after = self._hit(bucket, items, key)
+        if retry_after is None:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        security_event("rate_limited", request_id(request), bucket=bucket, client=key, path=path)
+        response = error_response(
+            request, 429, "Too many requests", f"Too many requests. Try again in {retry_after} seconds.",
+            reason="rate_limited", headers={"retry-after": str(retry_after)},
+        )
+        await response(scope, receive, send)
