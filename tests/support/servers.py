@@ -24,7 +24,9 @@ class ServerThread:
     def __init__(self, app, sock: socket.socket | None = None, **config) -> None:
         self.sock = sock or bind_loopback()
         self.port = self.sock.getsockname()[1]
-        config = {"log_level": "warning", "lifespan": "on", **config}
+        # proxy_headers off, as run.py serves it: forwarded headers are the app's business
+        # (FORWARDED_ALLOW_IPS), not uvicorn's default trust of 127.0.0.1.
+        config = {"log_level": "warning", "lifespan": "on", "proxy_headers": False, **config}
         self.server = uvicorn.Server(uvicorn.Config(app, **config))
         self.thread = threading.Thread(target=self._run, daemon=True)
 

@@ -110,7 +110,45 @@ RULES = [
     pytest.param({**PRODUCTION, "debug_info_enabled": True}, "DEBUG_INFO_ROLE", id="prod-debug-without-role"),
     pytest.param({**BASE, "session_idle_timeout": "abc"}, "SESSION_IDLE_TIMEOUT", id="idle-not-an-integer"),
     pytest.param({**BASE, "app_env": "staging"}, "APP_ENV", id="unknown-app-env"),
+    # the production profile's refusals (issue: hardening), one rule each
+    pytest.param({**PRODUCTION, "session_secret_key": "Zq8#kP2!vL9m"}, "SESSION_SECRET_KEY", id="prod-key-too-short"),
+    pytest.param(
+        {**PRODUCTION, "session_secret_key": "please-change-me-to-a-long-random-value-0123456789"},
+        "SESSION_SECRET_KEY",
+        id="prod-key-example-value",
+    ),
+    pytest.param({**PRODUCTION, "session_secret_key": "a" * 48}, "SESSION_SECRET_KEY", id="prod-key-no-variety"),
+    pytest.param({**PRODUCTION, "trusted_hosts": "*"}, "TRUSTED_HOSTS", id="prod-any-host"),
+    pytest.param(
+        {**PRODUCTION, "entra_authority_host": "https://127.0.0.1:9443"}, "ENTRA_AUTHORITY_HOST", id="prod-loopback-idp"
+    ),
+    # rate limits, proxies and CORS
+    pytest.param({**BASE, "rate_limit_default": "lots"}, "RATE_LIMIT_DEFAULT", id="rate-limit-garbage"),
+    pytest.param({**BASE, "rate_limit_auth": ""}, "RATE_LIMIT_AUTH", id="rate-limit-empty"),
+    pytest.param({**BASE, "rate_limit_storage_url": "ftp://x"}, "RATE_LIMIT_STORAGE_URL", id="rate-limit-storage"),
+    pytest.param({**BASE, "forwarded_allow_ips": "proxy.internal"}, "FORWARDED_ALLOW_IPS", id="forwarded-not-an-ip"),
+    pytest.param({**BASE, "cors_allowed_origins": "*"}, "CORS_ALLOWED_ORIGINS", id="cors-wildcard"),
+    pytest.param({**BASE, "cors_allowed_origins": "https://a.example/path"}, "CORS_ALLOWED_ORIGINS", id="cors-path"),
+    pytest.param({**BASE, "log_format": "xml"}, "LOG_FORMAT", id="log-format"),
 ]
+
+
+def test_production_refuses_the_local_stand_in_ca(tmp_path):
+    import trustme
+
+    stand_in = tmp_path / ".local_entra" / "ca.pem"
+    stand_in.parent.mkdir()
+    trustme.CA(organization_name="local_entra demo CA").cert_pem.write_to_path(str(stand_in))
+    assert "ENTRA_CA_BUNDLE" in config_error(**PRODUCTION, entra_ca_bundle=stand_in)
+    elsewhere = tmp_path / "corp-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(elsewhere))  # a trustme test CA, wherever it lies
+    assert "ENTRA_CA_BUNDLE" in config_error(**PRODUCTION, entra_ca_bundle=elsewhere)
+
+
+def test_production_accepts_a_strong_configuration():
+    s = load_settings(**PRODUCTION, forwarded_allow_ips="10.0.0.0/24, 10.1.2.3", cors_allowed_origins="https://Portal.Example.com")
+    assert s.is_production and s.forwarded_allow_list == ["10.0.0.0/24", "10.1.2.3"]
+    assert s.cors_origins == ["https://portal.example.com"]
 
 
 @pytest.mark.parametrize(("overrides", "variable"), RULES)
