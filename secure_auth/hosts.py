@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from secure_auth.events import security_event
+from secure_auth.middleware import scope_header
 from secure_auth.rendering import error_response, request_id
 
 
@@ -37,11 +38,7 @@ class HostCheckMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        header = ""
-        for name, value in scope["headers"]:
-            if name == b"host":
-                header = value.decode("latin-1")
-                break
+        header = scope_header(scope, b"host")
         if host_allowed(host_of(header), self.allowed):
             await self.app(scope, receive, send)
             return
