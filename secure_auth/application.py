@@ -22,6 +22,7 @@ from secure_auth.dependencies import csrf_guard
 from secure_auth.errors import install_error_handlers
 from secure_auth.hosts import HostCheckMiddleware
 from secure_auth.identity import IdentityClient, IdentityProviderUnavailable
+from secure_auth.outbound import outbound_client
 from secure_auth.logs import install_log_redaction
 from secure_auth.middleware import (
     RequestIdMiddleware,
@@ -29,9 +30,10 @@ from secure_auth.middleware import (
     SecurityHeadersMiddleware,
 )
 from secure_auth.ratelimit import RateLimitMiddleware, build_limiter
-from secure_auth.routes import auth, debug, pages
+from secure_auth.routes import auth, debug, pages, sessions
 from secure_auth.services import Services
 from secure_auth.sessions import SessionManager
+from secure_auth.tokens import TokenService
 from secure_auth.stores import MemorySessionStore, MemoryStateStore, SessionStore, StateStore
 
 logger = logging.getLogger("secure_auth")
@@ -44,17 +46,20 @@ def build_services(
     session_store: SessionStore | None = None,
     state_store: StateStore | None = None,
 ) -> Services:
+    identity = IdentityClient(settings)
+    sessions = SessionManager(
+        session_store or MemorySessionStore(),
+        secret_key=settings.secret_key,
+        idle_timeout=settings.session_idle_timeout,
+        absolute_timeout=settings.session_absolute_timeout,
+    )
     return Services(
         settings=settings,
-        identity=IdentityClient(settings),
-        sessions=SessionManager(
-            session_store or MemorySessionStore(),
-            secret_key=settings.secret_key,
-            idle_timeout=settings.session_idle_timeout,
-            absolute_timeout=settings.session_absolute_timeout,
-        ),
+        identity=identity,
+        sessions=sessions,
         state_store=state_store or MemoryStateStore(),
         templates=Jinja2Templates(directory=str(templates_dir)),
+        tokens=TokenService(identity, sessions),
     )
 
 
@@ -76,8 +81,12 @@ def create_secure_app(
             await run_in_threadpool(services.identity.warm_up)
         except IdentityProviderUnavailable as exc:
             logger.warning("identity provider metadata not fetched at start-up (%s); will retry on first sign-in", exc)
-        yield
-        services.identity.http.close()
+        services.http = outbound_client(settings, services.identity.http.verify)
+        try:
+            yield
+        finally:
+            await services.http.aclose()
+            services.identity.http.close()
 
     # csrf_guard is application-wide: every route mounted now or later gets it.
     app = FastAPI(
@@ -122,6 +131,7 @@ def create_secure_app(
     app.include_router(pages.router)
     app.include_router(auth.router)
     app.include_router(debug.router)
+    app.include_router(sessions.router)
     for router in feature_routers:
         app.include_router(router)
     return app

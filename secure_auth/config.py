@@ -30,6 +30,10 @@ MICROSOFT_AUTHORITY_HOSTS = frozenset(
         "login.partner.microsoftonline.cn",
     }
 )
+# Delegated Graph scopes the app itself uses: /profile and the groups overage.
+GRAPH_PROFILE_SCOPE = "User.Read"
+GRAPH_GROUPS_SCOPE = "GroupMember.Read.All"
+GRAPH_SCOPES = (GRAPH_PROFILE_SCOPE, GRAPH_GROUPS_SCOPE)
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 RESERVED_SCOPES = frozenset({"openid", "profile", "offline_access"})
 
@@ -71,6 +75,12 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str = ""
     cors_allowed_origins: str = ""
     hsts_include_subdomains: bool = False
+
+    graph_base_url: str = "https://graph.microsoft.com"
+    api_base_url: str = ""
+    api_scopes: str = ""
+    outbound_timeout: float = 15.0
+    proxy_max_body_bytes: int = 1_048_576
 
     @field_validator(
         "entra_client_secret", "entra_client_certificate", "entra_ca_bundle", "session_secret_key",
@@ -150,6 +160,15 @@ class Settings(BaseSettings):
     @property
     def allowed_tenants(self) -> frozenset[str]:
         return frozenset(t.strip().lower() for t in self.entra_allowed_tenants.split(",") if t.strip())
+
+    @property
+    def api_scope_list(self) -> list[str]:
+        return self.api_scopes.split()
+
+    @property
+    def consentable_scopes(self) -> frozenset[str]:
+        """Scopes a sign-in may ask for on top of ENTRA_SCOPES (incremental consent)."""
+        return frozenset([*self.scopes, *self.api_scope_list, *GRAPH_SCOPES])
 
     @property
     def forwarded_allow_list(self) -> list[str]:
@@ -296,6 +315,16 @@ def check_settings(s: Settings) -> None:
             f"TRUSTED_HOSTS does not include {s.public_host}, the host of PUBLIC_BASE_URL: add it, "
             "or every request would be refused with 400"
         )
+    _require_https_url("GRAPH_BASE_URL", s.graph_base_url, needs_path=False)
+    if s.api_base_url:
+        _require_https_url("API_BASE_URL", s.api_base_url, needs_path=False)
+        if not s.api_scope_list:
+            raise ConfigError(
+                "API_SCOPES is empty but API_BASE_URL is set: name the delegated scope(s) the API expects, "
+                "such as api://<api-client-id>/access_as_user"
+            )
+    if not 0 < s.outbound_timeout <= 300:
+        raise ConfigError("OUTBOUND_TIMEOUT must be between 0 and 300 seconds")
     _check_rate_limits(s)
     _check_proxies_and_origins(s)
     if s.is_production:

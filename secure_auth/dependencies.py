@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Awaitable, Callable
 
 from fastapi import Depends, Request
 
@@ -108,11 +108,25 @@ def reject_cross_site(request: Request) -> None:
         raise CsrfRejected(reason)
 
 
-def require_roles(*roles: str):
-    """A dependency that requires every one of `roles` (Entra app roles)."""
+def require_roles(*roles: str) -> Callable[..., Awaitable[Session]]:
+    """A dependency that requires every one of `roles` (Entra app roles, the id_token's
+    `roles` claim). Signed out: sent to sign in; signed in without them: 403."""
+    wanted = frozenset(roles)
 
     async def dependency(session: Annotated[Session, Depends(require_user)]) -> Session:
-        if not set(roles).issubset(session.roles):
+        if not wanted.issubset(session.roles):
+            raise Forbidden()
+        return session
+
+    return dependency
+
+
+def require_any_role(*roles: str) -> Callable[..., Awaitable[Session]]:
+    """A dependency that requires at least one of `roles`."""
+    wanted = frozenset(roles)
+
+    async def dependency(session: Annotated[Session, Depends(require_user)]) -> Session:
+        if wanted.isdisjoint(session.roles):
             raise Forbidden()
         return session
 

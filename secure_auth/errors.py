@@ -12,7 +12,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from secure_auth.cookies import clear_session_cookie
 from secure_auth.dependencies import CsrfRejected, Forbidden, SignInRequired
+from secure_auth.events import security_event
+from secure_auth.identity import TokenError
 from secure_auth.middleware import REQUEST_ID_HEADER, new_csp_nonce
 from secure_auth.rendering import error_response, request_id, wants_json
 
@@ -61,6 +64,38 @@ async def _forbidden(request: Request, exc: Forbidden) -> Response:
     return error_response(request, 403, "Forbidden", _MESSAGES[403], reason="forbidden")
 
 
+async def _token_error(request: Request, exc: TokenError) -> Response:
+    """No access token could be had silently. Reauthenticate: the session ends cleanly and
+    the user signs in again, back to this page. Consent: through the authorize endpoint
+    for the extra scopes (incremental consent), back to this page."""
+    services = request.app.state.services
+    session = getattr(request.state, "session", None)
+    back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    security_event("token_refresh_failed", request_id(request), kind=exc.kind, detail=exc.detail, aadsts=exc.aadsts)
+    if exc.kind == "unavailable":
+        return error_response(request, 503, "Sign-in service unavailable",
+                              "Your access could not be renewed right now. Try again in a moment.", reason="token_unavailable")
+    query = {"next": back}
+    if exc.kind == "consent":
+        query["scope"] = " ".join(exc.scopes)
+        if exc.claims:
+            query["claims"] = exc.claims
+    login_url = "/auth/login?" + urlencode(query)
+    if exc.kind == "reauthenticate" and session is not None:
+        await services.sessions.end(session)
+    if wants_json(request) or request.method != "GET":
+        response: Response = JSONResponse(
+            {"error": "reauthentication_required" if exc.kind == "reauthenticate" else "consent_required",
+             "login_url": login_url, "request_id": request_id(request)},
+            status_code=401,
+        )
+    else:
+        response = RedirectResponse(login_url, status_code=303)
+    if exc.kind == "reauthenticate":
+        clear_session_cookie(response, services.settings)
+    return response
+
+
 async def _unhandled(request: Request, exc: Exception) -> Response:
     """Starlette runs this outside every middleware, so it adds their headers itself."""
     logger.exception("request_id=%s unhandled error", request_id(request))
@@ -77,4 +112,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SignInRequired, _sign_in_required)  # type: ignore[arg-type]
     app.add_exception_handler(CsrfRejected, _csrf_rejected)  # type: ignore[arg-type]
     app.add_exception_handler(Forbidden, _forbidden)  # type: ignore[arg-type]
+    app.add_exception_handler(TokenError, _token_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unhandled)

@@ -72,6 +72,43 @@ class SignInError(Exception):
         self.error_codes = error_codes or []
 
 
+class TokenError(Exception):
+    """An access token could not be had silently.
+
+    kind: "reauthenticate" (refresh token expired, revoked or missing: sign in again),
+    "consent" (more consent or a claims challenge: go through the authorize endpoint for
+    these scopes), or "unavailable" (the IdP could not be reached: try later).
+    """
+
+    def __init__(
+        self, kind: str, detail: str = "", *, scopes: list[str] | None = None, claims: str | None = None,
+        aadsts: int | None = None,
+    ) -> None:
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+        self.kind = kind
+        self.detail = detail
+        self.scopes = scopes or []
+        self.claims = claims
+        self.aadsts = aadsts
+
+
+_CONSENT_CODES = frozenset({65001, 65004})
+_CONSENT_SUBERRORS = frozenset({"consent_required"})
+_REAUTH_ERRORS = frozenset({"invalid_grant", "interaction_required", "login_required", "invalid_client"})
+
+
+def classify_token_error(result: dict[str, Any], scopes: list[str]) -> TokenError:
+    codes = [c for c in result.get("error_codes", []) if isinstance(c, int)]
+    aadsts = codes[0] if codes else None
+    error = str(result.get("error", ""))
+    claims = result.get("claims") if isinstance(result.get("claims"), str) else None
+    if claims or aadsts in _CONSENT_CODES or result.get("suberror") in _CONSENT_SUBERRORS:
+        return TokenError("consent", error, scopes=scopes, claims=claims, aadsts=aadsts)
+    if error in _REAUTH_ERRORS:
+        return TokenError("reauthenticate", error, aadsts=aadsts)
+    return TokenError("unavailable", error, aadsts=aadsts)
+
+
 class IdentityProviderUnavailable(Exception):
     """The IdP's metadata or keys could not be fetched."""
 
@@ -303,7 +340,14 @@ class IdentityClient:
             return msal.ConfidentialClientApplication(client_credential=self._credential, **kwargs)
         return msal.PublicClientApplication(**kwargs)
 
-    def begin_sign_in(self, *, login_hint: str | None = None, prompt: str | None = None) -> dict[str, Any]:
+    def begin_sign_in(
+        self,
+        *,
+        login_hint: str | None = None,
+        prompt: str | None = None,
+        extra_scopes: list[str] | None = None,
+        claims_challenge: str | None = None,
+    ) -> dict[str, Any]:
         """Start an auth code flow with PKCE (S256), state and nonce; return MSAL's flow dict.
 
         response_mode=query: the callback is then a top-level GET, which carries the
@@ -312,10 +356,11 @@ class IdentityClient:
         """
         try:
             return self._msal_app().initiate_auth_code_flow(
-                scopes=self.settings.scopes,
+                scopes=list(dict.fromkeys([*self.settings.scopes, *(extra_scopes or [])])),
                 redirect_uri=self.settings.redirect_uri,
                 login_hint=login_hint,
                 prompt=prompt,
+                claims_challenge=claims_challenge,
                 response_mode="query",
             )
         except (requests.RequestException, ValueError) as exc:
@@ -355,6 +400,32 @@ class IdentityClient:
         except IdentityProviderUnavailable:
             raise SignInError("idp_unavailable", status_code=502, description="jwks_unavailable") from None
         return SignInResult(claims=claims, token_cache=cache.serialize())
+
+    def acquire_token(
+        self, token_cache: str, scopes: list[str], *, force_refresh: bool = False
+    ) -> tuple[str, str | None]:
+        """An access token for `scopes` from a user's serialised MSAL cache (refreshing
+        it when it is missing or has under 5 minutes left). Returns the token and the
+        new serialised cache, or None when the cache did not change."""
+        cache = msal.SerializableTokenCache()
+        if token_cache:
+            cache.deserialize(token_cache)
+        app = self._msal_app(cache)
+        accounts = app.get_accounts()
+        if not accounts:
+            raise TokenError("reauthenticate", "no account in the token cache")
+        try:
+            result = app.acquire_token_silent_with_error(scopes, accounts[0], force_refresh=force_refresh)
+        except (msal.exceptions.MsalServiceError, requests.RequestException) as exc:
+            raise TokenError("unavailable", type(exc).__name__) from None
+        if result is None:
+            raise TokenError("reauthenticate", "no refresh token")
+        if "error" in result:
+            raise classify_token_error(result, scopes)
+        token = result.get("access_token")
+        if not isinstance(token, str):
+            raise TokenError("reauthenticate", "no access token")
+        return token, cache.serialize() if cache.has_state_changed else None
 
     def end_session_url(self, *, login_hint: str | None) -> str | None:
         """Where to send the browser to end the IdP session too (RP-initiated logout)."""

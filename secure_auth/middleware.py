@@ -15,6 +15,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "x-request-id"
+# The one page the IdP may load in an iframe (it ends sessions; it shows nothing private).
+FRONT_CHANNEL_LOGOUT_PATH = "/auth/front-channel-logout"
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 
 
@@ -54,19 +56,22 @@ class RequestIdMiddleware:
 
 
 @lru_cache(maxsize=16)
-def _csp_prefix(form_action_origins: frozenset[str]) -> tuple[str, str]:
+def _csp_prefix(form_action_origins: frozenset[str], frame_ancestors: str) -> tuple[str, str]:
     form_action = " ".join(["'self'", *sorted(form_action_origins)])
     return (
         "default-src 'self'; script-src 'self' 'nonce-",
         "'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; "
-        f"frame-ancestors 'none'; form-action {form_action}",
+        f"frame-ancestors {frame_ancestors}; form-action {form_action}",
     )
 
 
-def content_security_policy(form_action_origins: Iterable[str], nonce: str) -> str:
+def content_security_policy(form_action_origins: Iterable[str], nonce: str, *, framable_by_idp: bool = False) -> str:
     """The strict policy: scripts only from this origin or carrying this response's nonce,
-    no inline style; form-action also allows the IdP origins a form's redirect reaches."""
-    head, tail = _csp_prefix(frozenset(form_action_origins))
+    no inline style; form-action also allows the IdP origins a form's redirect reaches.
+    Only the front-channel logout page may be framed, and only by the IdP."""
+    origins = frozenset(form_action_origins)
+    ancestors = " ".join(sorted(origins)) if framable_by_idp else "'none'"
+    head, tail = _csp_prefix(origins, ancestors)
     return f"{head}{nonce}{tail}"
 
 
@@ -96,9 +101,13 @@ class SecurityHeaders:
 
     def apply(self, headers: MutableHeaders, *, path: str, has_session: bool, nonce: str) -> None:
         is_auth = path.startswith("/auth/")
-        headers["content-security-policy"] = content_security_policy(self.form_action_origins(), nonce)
+        framable = path == FRONT_CHANNEL_LOGOUT_PATH
+        headers["content-security-policy"] = content_security_policy(
+            self.form_action_origins(), nonce, framable_by_idp=framable
+        )
         headers["x-content-type-options"] = "nosniff"
-        headers["x-frame-options"] = "DENY"
+        if not framable:
+            headers["x-frame-options"] = "DENY"
         headers["referrer-policy"] = "no-referrer" if is_auth else "strict-origin-when-cross-origin"
         headers["cross-origin-opener-policy"] = "same-origin"
         headers["permissions-policy"] = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+import httpx
 from fastapi.templating import Jinja2Templates
 
 from secure_auth.config import Settings
 from secure_auth.identity import IdentityClient
 from secure_auth.sessions import SessionManager
 from secure_auth.stores import StateStore
+
+if TYPE_CHECKING:
+    from secure_auth.tokens import TokenService
 
 
 @dataclass
@@ -19,3 +24,5 @@ class Services:
     sessions: SessionManager
     state_store: StateStore
     templates: Jinja2Templates
+    tokens: "TokenService"
+    http: httpx.AsyncClient | None = None  # started with the application

@@ -23,7 +23,7 @@ logger = logging.getLogger("secure_auth.sessions")
 
 # Claims kept from the id_token: enough to show who is signed in and to authorize,
 # small enough that a record stays a few kilobytes.
-KEPT_CLAIMS = ("name", "preferred_username", "email", "oid", "sub", "tid", "iss", "roles", "login_hint", "sid")
+KEPT_CLAIMS = ("name", "preferred_username", "email", "oid", "sub", "tid", "iss", "roles", "groups", "login_hint", "sid")
 # last_seen is written back at most this often, so an ordinary page view rarely writes;
 # the idle timeout may therefore end a session up to this much early, never late.
 TOUCH_INTERVAL_SECONDS = 30
@@ -38,7 +38,13 @@ class Session:
     created_at: float
     last_seen: float
     token_cache: str = ""
+    client_ip: str = ""
+    browser: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def user_key(self) -> str:
+        return user_key(self.user)
 
     @property
     def roles(self) -> list[str]:
@@ -57,6 +63,23 @@ class Session:
 
 def kept_claims(claims: dict[str, Any]) -> dict[str, Any]:
     return {name: claims[name] for name in KEPT_CLAIMS if name in claims}
+
+
+def user_key(user: dict[str, Any]) -> str:
+    """One person across sessions: tenant and object id (or issuer and subject)."""
+    if user.get("oid"):
+        return f"{user.get('tid', '')}:{user['oid']}"
+    return f"{user.get('iss', '')}|{user.get('sub', '')}"
+
+
+def browser_family(user_agent: str) -> str:
+    """A coarse, non-identifying label for the sessions page."""
+    ua = user_agent or ""
+    for marker, name in (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
+                         ("Chromium/", "Chromium"), ("Safari/", "Safari"), ("python-httpx", "httpx"), ("curl/", "curl")):
+        if marker in ua:
+            return name
+    return "Other"
 
 
 class SessionManager:
@@ -93,7 +116,9 @@ class SessionManager:
 
     # ----- lifecycle -----
 
-    async def create(self, *, claims: dict[str, Any], token_cache: str = "") -> Session:
+    async def create(
+        self, *, claims: dict[str, Any], token_cache: str = "", client_ip: str = "", user_agent: str = ""
+    ) -> Session:
         """A brand-new session id at every sign-in (never reuse one from before)."""
         now = self._clock()
         session = Session(
@@ -103,9 +128,43 @@ class SessionManager:
             created_at=now,
             last_seen=now,
             token_cache=token_cache,
+            client_ip=client_ip[:64],
+            browser=browser_family(user_agent),
         )
         await self.save(session)
+        await self.store.index_add("user", session.user_key, session.id)
+        if isinstance(session.user.get("sid"), str):
+            await self.store.index_add("sid", session.user["sid"], session.id)
         return session
+
+    async def get(self, session_id: str) -> Session | None:
+        """The stored session by id, without touching it (None when ended or expired)."""
+        record = await self.store.get(session_id)
+        if record is None:
+            return None
+        try:
+            session = Session.from_record(session_id, record)
+        except TypeError:
+            return None
+        return None if self.expired(session, self._clock()) else session
+
+    async def end(self, session: Session) -> None:
+        """End a session and drop it from the indexes."""
+        await self.store.delete(session.id)
+        await self.store.index_remove("user", session.user_key, session.id)
+        if isinstance(session.user.get("sid"), str):
+            await self.store.index_remove("sid", session.user["sid"], session.id)
+
+    async def sessions_in(self, index: str, key: str) -> list[Session]:
+        """Live sessions in an index; members whose session is gone are dropped."""
+        sessions = []
+        for session_id in await self.store.index_members(index, key):
+            session = await self.get(session_id)
+            if session is None:
+                await self.store.index_remove(index, key, session_id)
+            else:
+                sessions.append(session)
+        return sessions
 
     async def load(self, cookie_value: str | None, on_expired: Callable[[], None] | None = None) -> Session | None:
         """The live session for this cookie, or None (unsigned, unknown, ended or expired).

@@ -43,6 +43,15 @@ class SessionStore(Protocol):
 
     async def delete(self, session_id: str) -> None: ...
 
+    # Secondary indexes: a user's sessions ("user"), the sessions of an Entra sid ("sid").
+    # Members may outlive their session; readers drop the ones that no longer exist.
+
+    async def index_add(self, index: str, key: str, session_id: str) -> None: ...
+
+    async def index_remove(self, index: str, key: str, session_id: str) -> None: ...
+
+    async def index_members(self, index: str, key: str) -> list[str]: ...
+
 
 def _purge_front(entries: OrderedDict[str, tuple[float, str]], now: float) -> None:
     """Drop expired entries from the front; stop at the first live one."""
@@ -98,6 +107,7 @@ class MemorySessionStore:
         self._max_entries = max_entries
         self._clock = clock
         self._entries: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self._indexes: dict[tuple[str, str], set[str]] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -125,3 +135,16 @@ class MemorySessionStore:
 
     async def delete(self, session_id: str) -> None:
         self._entries.pop(session_id, None)
+
+    async def index_add(self, index: str, key: str, session_id: str) -> None:
+        self._indexes.setdefault((index, key), set()).add(session_id)
+
+    async def index_remove(self, index: str, key: str, session_id: str) -> None:
+        members = self._indexes.get((index, key))
+        if members is not None:
+            members.discard(session_id)
+            if not members:
+                del self._indexes[(index, key)]
+
+    async def index_members(self, index: str, key: str) -> list[str]:
+        return sorted(self._indexes.get((index, key), ()))

@@ -25,6 +25,7 @@ from secure_auth.config import normalised_origin
 from secure_auth.crypto import random_token, sha256_hex
 from secure_auth.dependencies import current_session, get_services
 from secure_auth.events import security_event
+from secure_auth.graph import has_groups_overage, load_overage_groups
 from secure_auth.identity import SignInError, first_line
 from secure_auth.rendering import error_response, render, request_id
 from secure_auth.services import Services
@@ -37,6 +38,7 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 _BINDING = re.compile(r"^[A-Za-z0-9_-]{43}$")
 MAX_CALLBACK_PARAM_LENGTH = 8192
 ALLOWED_PROMPTS = frozenset({"login", "select_account", "consent", "none"})
+MAX_CLAIMS_LENGTH = 4096
 
 _NOT_THIS_BROWSER = (
     "This sign-in cannot be finished here: it has expired, was already used, or was started in "
@@ -49,20 +51,33 @@ MaybeSession = Annotated[Session | None, Depends(current_session)]
 
 @router.get("/login")
 async def login(
-    request: Request, services: ServicesDep, next: str | None = None, prompt: str | None = None, moved: str | None = None
+    request: Request,
+    services: ServicesDep,
+    next: str | None = None,
+    prompt: str | None = None,
+    moved: str | None = None,
+    scope: str | None = None,
+    claims: str | None = None,
 ) -> Response:
+    """Starts a sign-in. `scope` asks for extra delegated scopes (incremental consent),
+    limited to the ones this app uses; `claims` carries an IdP's claims challenge."""
     settings = services.settings
     next_path = safe_next_path(next)
+    extra_scopes = [s for s in (scope or "").split() if s in settings.consentable_scopes]
+    claims_challenge = claims if claims and len(claims) <= MAX_CLAIMS_LENGTH else None
     # The flow cookie belongs to the public host; starting elsewhere (127.0.0.1 instead
     # of localhost, say) would lose it at the callback, so move to the public origin
     # first, once: a proxy that rewrites Host must not cause a redirect loop.
     if not same_origin(request, settings.base_url) and moved is None:
-        query = urlencode({"next": next_path, "moved": "1"})
+        query = urlencode({"next": next_path, "moved": "1", **({"scope": " ".join(extra_scopes)} if extra_scopes else {})})
         return RedirectResponse(f"{settings.base_url}/auth/login?{query}", status_code=303)
 
     try:
         flow = await run_in_threadpool(
-            services.identity.begin_sign_in, prompt=prompt if prompt in ALLOWED_PROMPTS else None
+            services.identity.begin_sign_in,
+            prompt=prompt if prompt in ALLOWED_PROMPTS else None,
+            extra_scopes=extra_scopes,
+            claims_challenge=claims_challenge,
         )
     except SignInError as exc:
         security_event("login_failed", request_id(request), reason=exc.reason)
@@ -146,8 +161,15 @@ async def callback(request: Request, services: ServicesDep, session: MaybeSessio
         )
 
     if session is not None:
-        await services.sessions.destroy(session.id)  # a new id at every sign-in
-    new_session = await services.sessions.create(claims=result.claims, token_cache=result.token_cache)
+        await services.sessions.end(session)  # a new id at every sign-in
+    new_session = await services.sessions.create(
+        claims=result.claims,
+        token_cache=result.token_cache,
+        client_ip=request.client.host if request.client else "",
+        user_agent=request.headers.get("user-agent", ""),
+    )
+    if has_groups_overage(result.claims):
+        await load_overage_groups(services, new_session, rid)
     security_event("login_succeeded", rid, oid=result.claims.get("oid"), tid=result.claims.get("tid"))
     response = RedirectResponse(safe_next_path(pending.get("next")), status_code=303)
     set_session_cookie(response, settings, services.sessions.cookie_value(new_session))
@@ -169,7 +191,7 @@ async def logout(request: Request, services: ServicesDep, session: MaybeSession)
     the browser to the end-session endpoint (csrf_guard has checked the origin)."""
     # The application-wide csrf_guard has checked the origin, and the token when signed in.
     if session is not None:
-        await services.sessions.destroy(session.id)
+        await services.sessions.end(session)
         security_event("logout", request_id(request), oid=session.user.get("oid"))
     else:
         security_event("logout", request_id(request), reason="no_session")
@@ -204,3 +226,21 @@ def _sign_in_error_message(exc: SignInError, code: int | None) -> str:
     if exc.reason == "token_validation_failed":
         return "The identity provider's answer failed this app's security checks, so you were not signed in."
     return "The sign-in could not be completed. Start again from the sign-in button."
+
+
+@router.get("/front-channel-logout")
+async def front_channel_logout(
+    request: Request, services: ServicesDep, sid: str | None = None, iss: str | None = None
+) -> Response:
+    """Entra loads this in a hidden iframe when the user signs out elsewhere: end every
+    session whose id_token carried this `sid` (and this issuer, when given). Register it as
+    the app's front-channel logout URL; request the optional `sid` claim."""
+    ended = 0
+    if sid and len(sid) <= 256:
+        for session in await services.sessions.sessions_in("sid", sid):
+            if iss and session.user.get("iss") != iss:
+                continue
+            await services.sessions.end(session)
+            ended += 1
+    security_event("front_channel_logout", request_id(request), ended=ended)
+    return render(request, "logout.html", {"signed_out": True, "front_channel": True})

@@ -1,0 +1,76 @@
+"""/sessions: the signed-in user's active sessions, each of which they can end.
+
+Session ids are bearer secrets and are never shown: each session is named on the page by
+a short one-way handle of its id.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from secure_auth.cookies import clear_session_cookie
+from secure_auth.crypto import sha256_hex
+from secure_auth.dependencies import CurrentUser, get_services
+from secure_auth.events import security_event
+from secure_auth.rendering import error_response, render, request_id
+from secure_auth.services import Services
+from secure_auth.sessions import Session
+
+router = APIRouter(prefix="/sessions")
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def handle_of(session: Session) -> str:
+    return sha256_hex("session-handle:" + session.id)[:20]
+
+
+def _when(timestamp: float) -> str:
+    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@router.get("")
+async def list_sessions(request: Request, services: ServicesDep, current: CurrentUser) -> Response:
+    sessions = await services.sessions.sessions_in("user", current.user_key)
+    rows = [
+        {
+            "handle": handle_of(s),
+            "current": s.id == current.id,
+            "created": _when(s.created_at),
+            "last_seen": _when(s.last_seen),
+            "client_ip": s.client_ip or "unknown",
+            "browser": s.browser or "Other",
+        }
+        for s in sorted(sessions, key=lambda s: s.created_at, reverse=True)
+    ]
+    return render(request, "sessions.html", {"rows": rows})
+
+
+@router.post("/end")
+async def end_session(
+    request: Request, services: ServicesDep, current: CurrentUser, handle: Annotated[str, Form(max_length=64)]
+) -> Response:
+    for session in await services.sessions.sessions_in("user", current.user_key):
+        if handle_of(session) == handle:
+            await services.sessions.end(session)
+            security_event("session_ended_by_user", request_id(request), oid=current.user.get("oid"))
+            if session.id == current.id:
+                response = RedirectResponse("/auth/signed-out", status_code=303)
+                clear_session_cookie(response, services.settings)
+                return response
+            return RedirectResponse("/sessions", status_code=303)
+    return error_response(request, 404, "Not found", "That session has already ended.", reason="unknown_session")
+
+
+@router.post("/end-others")
+async def end_other_sessions(request: Request, services: ServicesDep, current: CurrentUser) -> Response:
+    ended = 0
+    for session in await services.sessions.sessions_in("user", current.user_key):
+        if session.id != current.id:
+            await services.sessions.end(session)
+            ended += 1
+    security_event("other_sessions_ended", request_id(request), oid=current.user.get("oid"), count=ended)
+    return RedirectResponse("/sessions", status_code=303)
