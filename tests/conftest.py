@@ -233,3 +233,29 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if reporter:
             reporter.write_line(f"CI=true: {len(skipped)} test(s) skipped, which CI does not allow", red=True)
+
+
+@pytest.fixture
+def private_entra_app(work_dir: Path, client_certificate: Path):
+    """A local_entra of the test's own (e.g. short token lifetimes) with one public-client
+    app registered at it: `start(entra_options={...}, **settings_overrides)`."""
+    started: list[tuple[LocalEntra, AppServer]] = []
+
+    def start(entra_options: dict | None = None, routers=(), **overrides) -> tuple[LocalEntra, AppServer]:
+        sock = bind_loopback()
+        base_url = _base_url(sock)
+        client = ClientRegistration(PUBLIC_CLIENT_ID, [base_url + "/auth/callback"], [base_url + "/auth/signed-out"])
+        config = LocalEntraConfig([client], list(DEMO_USERS), state_dir=work_dir / "local_entra", **(entra_options or {}))
+        private = LocalEntra(config).start()
+        settings = settings_for("public", private, base_url, client_certificate, **overrides)
+        app = create_app(settings)
+        for router in routers:
+            app.include_router(router)
+        server = AppServer("public", settings, app, ServerThread(app, sock).start())
+        started.append((private, server))
+        return private, server
+
+    yield start
+    for private, server in started:
+        server.server.stop()
+        private.stop()

@@ -236,23 +236,9 @@ def test_tampered_id_token_leaves_no_session(tampering, public_app, browsers, en
 
 
 @pytest.fixture
-def own_entra_app(work_dir, client_certificate):
+def own_entra_app(private_entra_app):
     """A private local_entra and app, so rotating keys cannot disturb other tests."""
-    from app import create_app
-    from local_entra import DEMO_USERS, ClientRegistration, LocalEntra, LocalEntraConfig
-    from tests.conftest import PUBLIC_CLIENT_ID, AppServer, settings_for
-    from tests.support.servers import ServerThread, bind_loopback
-
-    sock = bind_loopback()
-    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    client = ClientRegistration(PUBLIC_CLIENT_ID, [base_url + "/auth/callback"], [base_url + "/auth/signed-out"])
-    entra = LocalEntra(LocalEntraConfig([client], list(DEMO_USERS), state_dir=work_dir / "local_entra")).start()
-    settings = settings_for("public", entra, base_url, client_certificate)
-    app = create_app(settings)
-    server = AppServer("public", settings, app, ServerThread(app, sock).start())
-    yield entra, server
-    server.server.stop()
-    entra.stop()
+    return private_entra_app()
 
 
 def test_signing_key_rollover_is_followed_and_refetches_are_rate_limited(own_entra_app, browsers):
