@@ -54,6 +54,8 @@ def run_demo(args: argparse.Namespace) -> int:
             entra_ca_bundle=entra.ca_bundle_path,
             entra_allowed_tenants="",
             public_base_url=base_url,
+            graph_base_url=entra.authority_host,  # local_entra serves a Graph /v1.0/me too
+            api_base_url="",
             app_env="development",
             # A newcomer clicking around must not meet the production-minded defaults.
             rate_limit_default="5000/hour",
