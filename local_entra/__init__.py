@@ -1,7 +1,9 @@
 """A small local stand-in for Microsoft Entra ID's v2.0 endpoints, for demos and tests.
 
 MSAL talks to it exactly as to Entra (``authority=le.authority()``,
-``instance_discovery=False``). It never runs when ``APP_ENV=production``.
+``instance_discovery=False``). A small Microsoft Graph stand-in (``/v1.0/me`` and
+group membership) is served on the same https listener. It never runs when
+``APP_ENV=production``.
 """
 
 from .config import (

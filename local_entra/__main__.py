@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nRedirect URI:             {args.redirect_uri}")
     print(f"Post-logout redirect URI: {post_logout}")
     print(f"Sign-in pages (browser):  {entra.front_url}")
+    print(f"Graph stand-in (/v1.0/me): GRAPH_BASE_URL={entra.authority_host}")
     print("\nDemo users:")
     for user in config.users:
         roles = ", ".join(user.roles) or "no roles"

@@ -6,7 +6,8 @@ Everything here is plain data: the server reads it, nothing mutates it.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 #: The demo "Contoso" tenant. Fixed so that an app's .env keeps working across runs.
@@ -31,6 +32,26 @@ class DemoUser:
     tid: str
     roles: list[str] = field(default_factory=list)
     email: str | None = None
+    #: Object ids (GUIDs) of the user's groups: the ``groups`` claim, or an overage.
+    groups: list[str] = field(default_factory=list)
+    # Profile fields served by the Graph stand-in's ``/v1.0/me``; None means "not set",
+    # as Graph returns null. Given name and surname default to the halves of ``name``.
+    given_name: str | None = None
+    surname: str | None = None
+    job_title: str | None = None
+    office_location: str | None = None
+    business_phones: list[str] = field(default_factory=list)
+    mobile_phone: str | None = None
+    preferred_language: str | None = "en-US"
+
+    def copy(self) -> DemoUser:
+        """A copy whose lists can be changed without touching this user."""
+        return replace(
+            self,
+            roles=list(self.roles),
+            groups=list(self.groups),
+            business_phones=list(self.business_phones),
+        )
 
 
 @dataclass
@@ -62,6 +83,9 @@ class LocalEntraConfig:
     code_lifetime: int = 120
     host: str = "127.0.0.1"
     refresh_token_lifetime: int = 24 * 3600
+    #: Above this many groups the id token carries an overage indicator instead of
+    #: ``groups`` (Entra's limit for JWTs is 200).
+    groups_overage_limit: int = 200
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir)
@@ -106,6 +130,18 @@ def require_loopback(host: str) -> None:
         raise ValueError(f"local_entra only binds to loopback addresses, not {host!r}")
 
 
+GROUP_NAMESPACE = uuid.UUID("6a0e2f4c-94d7-4b51-a3c8-5d2e1f0b7c44")
+
+
+def demo_group_ids(label: str, count: int) -> list[str]:
+    """Deterministic group object ids, stable across runs (so apps can map them to roles)."""
+    return [str(uuid.uuid5(GROUP_NAMESPACE, f"{label}/{index}")) for index in range(count)]
+
+
+#: Adele's groups: "Contoso Admins" and "Contoso Finance".
+CONTOSO_ADMINS_GROUP_ID = "a1f0c3d2-7b6e-4e5f-9a8b-0c1d2e3f4a51"
+CONTOSO_FINANCE_GROUP_ID = "a1f0c3d2-7b6e-4e5f-9a8b-0c1d2e3f4a52"
+
 DEMO_USERS: list[DemoUser] = [
     DemoUser(
         username="adele@contoso.example",
@@ -115,6 +151,11 @@ DEMO_USERS: list[DemoUser] = [
         tid=DEMO_TENANT_ID,
         roles=["Admin"],
         email="adele@contoso.example",
+        groups=[CONTOSO_ADMINS_GROUP_ID, CONTOSO_FINANCE_GROUP_ID],
+        job_title="Retail Manager",
+        office_location="18/2111",
+        business_phones=["+1 425 555 0109"],
+        mobile_phone="+1 425 555 0190",
     ),
     DemoUser(
         username="ben@contoso.example",
@@ -123,6 +164,9 @@ DEMO_USERS: list[DemoUser] = [
         oid="1d9a5b63-4d2f-4c9f-8e3b-7a8f2b3c4d02",
         tid=DEMO_TENANT_ID,
         email="ben@contoso.example",
+        job_title="Marketing Assistant",
+        office_location="131/1104",
+        business_phones=["+1 858 555 0110"],
     ),
     DemoUser(
         username="guest@fabrikam.example",
@@ -131,6 +175,18 @@ DEMO_USERS: list[DemoUser] = [
         oid="2eab6c74-5e3a-4dab-9f4c-8b9a3c4d5e03",
         tid=FABRIKAM_TENANT_ID,
         email="guest@fabrikam.example",
+        preferred_language="fr-FR",
+    ),
+    DemoUser(
+        username="many@contoso.example",
+        password="demo-many",
+        name="Morgan Many",
+        oid="3fbc7d85-6f4b-4ebc-8a5d-9cab4d5e6f04",
+        tid=DEMO_TENANT_ID,
+        email="many@contoso.example",
+        # More than the overage limit: id tokens carry _claim_names instead of groups.
+        groups=demo_group_ids("many", 250),
+        job_title="Program Manager",
     ),
 ]
 
@@ -147,5 +203,5 @@ def demo_config(
         post_logout_redirect_uris=[post_logout_redirect_uri],
         public_client=True,
     )
-    users = [DemoUser(**{**vars(u), "roles": list(u.roles)}) for u in DEMO_USERS]
+    users = [user.copy() for user in DEMO_USERS]
     return LocalEntraConfig(clients=[client], users=users, state_dir=Path(state_dir))

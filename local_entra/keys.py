@@ -94,6 +94,15 @@ class KeySet:
             self._current = new
         return new.kid
 
+    def public_key(self, kid: str) -> rsa.RSAPublicKey | None:
+        """The published key with this ``kid`` (what a resource server finds in the JWKS)."""
+        with self._lock:
+            published = list(self._published)
+        for key in published:
+            if key.kid == kid:
+                return key.private_key.public_key()
+        return None
+
     def jwks(self, issuer: str) -> dict[str, Any]:
         with self._lock:
             published = list(self._published)

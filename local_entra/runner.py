@@ -23,7 +23,7 @@ from .config import LocalEntraConfig, require_loopback
 from .context import Context
 from .keys import KeySet
 from .server import create_app
-from .store import Store
+from .store import RefreshFailure, Store
 from .tls import ensure_tls_files, tls_files
 
 START_TIMEOUT = 10.0
@@ -220,3 +220,18 @@ class LocalEntra:
 
     def revoke_refresh_tokens(self, username: str | None = None) -> None:
         self._store.revoke_refresh(username)
+
+    @property
+    def refresh_token_requests(self) -> int:
+        """refresh_token grants received so far (``counters["token_refresh_token"]``)."""
+        return self._store.counter("token_refresh_token")
+
+    def fail_next_refresh_with(
+        self, error: str = "invalid_grant", aadsts: int = 700082, suberror: str | None = None
+    ) -> None:
+        """One shot: the next refresh_token grant answers 400 with this Entra-shaped error.
+
+        E.g. ``("interaction_required", 50076)`` for MFA, or ``("invalid_grant", 65001,
+        "consent_required")``. The refresh token presented is not consumed.
+        """
+        self._store.set_refresh_failure(RefreshFailure(error, aadsts, suberror))

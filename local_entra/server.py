@@ -1,4 +1,4 @@
-"""The ASGI app: discovery, keys and logout here; authorize and token in their own modules.
+"""The ASGI app: discovery, keys and logout here; authorize, token and Graph in their own modules.
 
 One app serves both listeners. Discovery points browsers at the plain-http
 front channel and back-channel calls (token, keys) at the https listener.
@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from . import authorize, pages, token_endpoint
+from . import authorize, graph, pages, token_endpoint
 from .authorize import add_query, redirect
 from .config import ClientRegistration
 from .context import Context, TenantRef
@@ -32,6 +32,7 @@ def create_app(ctx: Context) -> FastAPI:
     app.mount(pages.STATIC_PATH, StaticFiles(directory=pages.STATIC_DIR), name="local_entra_static")
     app.include_router(authorize.router(ctx))
     app.include_router(token_endpoint.router(ctx))
+    app.include_router(graph.router(ctx))
 
     @app.middleware("http")
     async def baseline_headers(request: Request, call_next):  # type: ignore[no-untyped-def]

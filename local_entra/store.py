@@ -47,6 +47,15 @@ class AuthCode:
     redeemed: bool = False
 
 
+@dataclass(frozen=True)
+class RefreshFailure:
+    """A one-shot error for the next refresh_token grant (``fail_next_refresh_with``)."""
+
+    error: str
+    aadsts: int
+    suberror: str | None = None
+
+
 @dataclass
 class RefreshGrant:
     client_id: str
@@ -65,6 +74,7 @@ class Store:
         self._refresh: dict[str, RefreshGrant] = {}
         self._failures: list[int] = []
         self._id_token_transform: IdTokenTransform | None = None
+        self._refresh_failure: RefreshFailure | None = None
 
     # -- bookkeeping -------------------------------------------------------
     def count(self, *names: str) -> None:
@@ -149,6 +159,19 @@ class Store:
     def take_failure(self) -> int | None:
         with self.lock:
             return self._failures.pop(0) if self._failures else None
+
+    def set_refresh_failure(self, failure: RefreshFailure | None) -> None:
+        with self.lock:
+            self._refresh_failure = failure
+
+    def take_refresh_failure(self) -> RefreshFailure | None:
+        with self.lock:
+            failure, self._refresh_failure = self._refresh_failure, None
+            return failure
+
+    def counter(self, name: str) -> int:
+        with self.lock:
+            return self.counters[name]
 
     def set_id_token_transform(self, fn: IdTokenTransform | None) -> None:
         with self.lock:

@@ -1,8 +1,8 @@
 """The back channel: ``POST /{tenant}/oauth2/v2.0/token``.
 
 Authorization codes are single use and PKCE (S256) bound; refresh tokens
-rotate on every use. Test hooks (injected failures, id token transforms)
-are applied here.
+rotate on every use. Test hooks (injected failures, one-shot refresh errors,
+id token transforms) are applied here.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from fastapi.responses import JSONResponse
 from .client_auth import AuthenticatedClient, authenticate_client
 from .config import DemoUser
 from .context import Context
-from .errors import OAuthError, error_response, injected_failure, invalid_grant, tenant_not_found
+from .errors import OAuthError, error_response, injected_failure, injected_refresh_failure
+from .errors import invalid_grant, tenant_not_found
 from .store import RefreshGrant
 from .tokens import ScopeError, ScopeGrant, access_token_claims, client_info, grant_scopes
 from .tokens import OIDC_SCOPES, id_token_claims, parse_scopes
@@ -119,6 +120,10 @@ def router(ctx: Context) -> APIRouter:
 
     def redeem_refresh_token(form, client: AuthenticatedClient) -> dict:
         value = _required(form, "refresh_token")
+        failure = ctx.store.take_refresh_failure()
+        if failure is not None:
+            # Like Entra's MFA / consent errors: the refresh token itself stays usable.
+            raise injected_refresh_failure(failure.error, failure.aadsts, failure.suberror)
         stored = ctx.store.take_refresh(value, client.registration.client_id)
         if stored is None:
             raise invalid_grant(
@@ -184,6 +189,7 @@ def router(ctx: Context) -> APIRouter:
             sid=sid,
             now=now,
             lifetime=config.id_token_lifetime,
+            groups_limit=config.groups_overage_limit,
         )
         transform = ctx.store.take_id_token_transform()
         id_token = transform(id_claims, ctx.keys.sign) if transform else ctx.keys.sign(id_claims)

@@ -113,6 +113,19 @@ def _opaque(prefix: str = "") -> str:
     return prefix + secrets.token_urlsafe(24)
 
 
+def group_claims(user: DemoUser, limit: int) -> dict[str, Any]:
+    """``groups``, or past ``limit`` Entra's overage indicator pointing at Graph."""
+    if not user.groups:
+        return {}
+    if len(user.groups) > limit:
+        endpoint = f"https://graph.windows.net/{user.tid}/users/{user.oid}/getMemberObjects"
+        return {
+            "_claim_names": {"groups": "src1"},
+            "_claim_sources": {"src1": {"endpoint": endpoint}},
+        }
+    return {"groups": list(user.groups)}
+
+
 def id_token_claims(
     user: DemoUser,
     *,
@@ -122,6 +135,7 @@ def id_token_claims(
     sid: str,
     now: int,
     lifetime: int,
+    groups_limit: int = 200,
 ) -> dict[str, Any]:
     claims: dict[str, Any] = {
         "aud": client_id,
@@ -147,6 +161,7 @@ def id_token_claims(
         claims["nonce"] = nonce
     if user.roles:
         claims["roles"] = list(user.roles)
+    claims.update(group_claims(user, groups_limit))
     return dict(sorted(claims.items()))
 
 

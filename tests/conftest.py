@@ -118,6 +118,7 @@ def settings_for(kind: str, entra: LocalEntra, base_url: str, client_certificate
         "entra_authority_host": entra.authority_host,
         "entra_ca_bundle": entra.ca_bundle_path,
         "public_base_url": base_url,
+        "graph_base_url": entra.authority_host,  # local_entra's Graph stand-in
         "session_secret_key": "p0Q9hZt3W8vKc1LmN4rB7yXe2sDf6GjHa5uIoP-Vq_Rw",
         # Tests sign in hundreds of times from 127.0.0.1; the rate-limit tests set their own.
         "rate_limit_default": "100000/minute",

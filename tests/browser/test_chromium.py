@@ -123,6 +123,16 @@ def test_person_signs_in_computes_and_signs_out(demo, chromium, viewport):
     expect(page.get_by_test_id("calc-error")).to_contain_text("Division by zero")
     shot("calculator")
 
+    # The Graph profile, fetched by the server with Adele's token, and the Admin-only page.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Profile").click()
+    expect(page.get_by_test_id("profile")).to_contain_text("adele@contoso.example")
+    shot("profile")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Admin").click()
+    expect(page.get_by_role("heading", name="Administration")).to_be_visible()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Sessions").click()
+    expect(page.get_by_test_id("sessions")).to_contain_text("this browser")
+    shot("sessions")
+
     page.get_by_role("banner").get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="You have signed out")).to_be_visible()
     shot("signed-out")
@@ -130,4 +140,16 @@ def test_person_signs_in_computes_and_signs_out(demo, chromium, viewport):
     expect(page.get_by_label("Email or username")).to_be_visible()  # sent to sign in again
 
     assert not [e for e in console_errors if "Content Security Policy" in e], console_errors
+    context.close()
+
+
+def test_a_user_without_the_role_does_not_reach_the_admin_page(demo, chromium):
+    from playwright.sync_api import expect
+
+    context = chromium.new_context()
+    page = context.new_page()
+    page.goto(demo + "/admin")
+    page.get_by_role("button", name="Sign in as Ben Walters").click()
+    expect(page.get_by_role("heading", name="Forbidden")).to_be_visible()
+    assert page.get_by_role("navigation", name="Main").get_by_role("link", name="Admin").count() == 0
     context.close()
