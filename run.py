@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -83,6 +84,9 @@ def _demo_banner(base_url: str, entra: object, users: list) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # The workers read it too: with the memory store, several workers is the classic
+    # "state mismatch" trap, and the settings warn about it.
+    os.environ["WEB_CONCURRENCY"] = str(args.workers)
     if args.demo:
         return run_demo(args)
     try:

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from secure_auth import redis_store
 from secure_auth.config import Settings
 from secure_auth.dependencies import csrf_guard
 from secure_auth.errors import install_error_handlers
@@ -47,6 +48,13 @@ def build_services(
     state_store: StateStore | None = None,
 ) -> Services:
     identity = IdentityClient(settings)
+    redis_client = None
+    redis_health = None
+    if settings.uses_redis and (session_store is None or state_store is None):
+        redis_client = redis_store.connect(settings.session_store_url)
+        redis_health = redis_store.RedisHealth()
+        session_store = session_store or redis_store.RedisSessionStore(redis_client, settings.redis_key_prefix, redis_health)
+        state_store = state_store or redis_store.RedisStateStore(redis_client, settings.redis_key_prefix, redis_health)
     sessions = SessionManager(
         session_store or MemorySessionStore(),
         secret_key=settings.secret_key,
@@ -60,6 +68,8 @@ def build_services(
         state_store=state_store or MemoryStateStore(),
         templates=Jinja2Templates(directory=str(templates_dir)),
         tokens=TokenService(identity, sessions),
+        redis=redis_client,
+        redis_health=redis_health,
     )
 
 
@@ -87,6 +97,8 @@ def create_secure_app(
         finally:
             await services.http.aclose()
             services.identity.http.close()
+            if services.redis is not None:
+                await services.redis.aclose()
 
     # csrf_guard is application-wide: every route mounted now or later gets it.
     app = FastAPI(

@@ -71,7 +71,10 @@ class Settings(BaseSettings):
 
     rate_limit_default: str = "200/day;50/hour"
     rate_limit_auth: str = "10/minute;40/hour"
-    rate_limit_storage_url: str = "memory://"
+    rate_limit_storage_url: str = ""  # empty: the same place as SESSION_STORE_URL
+    session_store_url: str = "memory://"
+    web_concurrency: int = 1  # WEB_CONCURRENCY, as uvicorn and gunicorn read it
+    redis_key_prefix: str = "secure_auth:"
     forwarded_allow_ips: str = ""
     cors_allowed_origins: str = ""
     hsts_include_subdomains: bool = False
@@ -160,6 +163,16 @@ class Settings(BaseSettings):
     @property
     def allowed_tenants(self) -> frozenset[str]:
         return frozenset(t.strip().lower() for t in self.entra_allowed_tenants.split(",") if t.strip())
+
+    @property
+    def uses_redis(self) -> bool:
+        return urlsplit(self.session_store_url).scheme in ("redis", "rediss")
+
+    @property
+    def rate_limit_storage(self) -> str:
+        if self.rate_limit_storage_url:
+            return self.rate_limit_storage_url
+        return self.session_store_url if self.uses_redis else "memory://"
 
     @property
     def api_scope_list(self) -> list[str]:
@@ -327,6 +340,13 @@ def check_settings(s: Settings) -> None:
         raise ConfigError("OUTBOUND_TIMEOUT must be between 0 and 300 seconds")
     _check_rate_limits(s)
     _check_proxies_and_origins(s)
+    if s.web_concurrency > 1 and not s.uses_redis:
+        logger.warning(
+            "WEB_CONCURRENCY is %d but SESSION_STORE_URL is memory://: each worker keeps its own sessions "
+            "and pending sign-ins, so users meet 'state mismatch' and lost sessions. Set SESSION_STORE_URL "
+            "to a Redis URL",
+            s.web_concurrency,
+        )
     if s.is_production:
         _check_production(s)
     elif s.public_host not in _LOOPBACK_HOSTS:
@@ -363,7 +383,11 @@ def _check_rate_limits(s: Settings) -> None:
             raise ConfigError(
                 f"{name} is not a rate limit: write it like '200/day;50/hour' (count/period, ';' between)"
             ) from None
-    scheme = urlsplit(s.rate_limit_storage_url).scheme
+    if urlsplit(s.session_store_url).scheme not in ("memory", "redis", "rediss"):
+        raise ConfigError("SESSION_STORE_URL must be memory:// or a Redis URL such as redis://localhost:6379/0")
+    if not s.redis_key_prefix or len(s.redis_key_prefix) > 64:
+        raise ConfigError("REDIS_KEY_PREFIX must be 1 to 64 characters, such as myapp:")
+    scheme = urlsplit(s.rate_limit_storage).scheme
     if scheme not in ("memory", "redis", "rediss", "redis+sentinel", "redis+cluster", "memcached", "mongodb"):
         raise ConfigError(
             "RATE_LIMIT_STORAGE_URL must be memory:// or a storage URL such as redis://localhost:6379/0"

@@ -10,10 +10,13 @@ peer, or the forwarded one only when ProxyHeadersMiddleware trusted the peer
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 
 from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import FixedWindowRateLimiter, RateLimiter
 from slowapi import Limiter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -23,6 +26,8 @@ from secure_auth.config import Settings
 from secure_auth.events import security_event
 from secure_auth.rendering import error_response, request_id
 
+logger = logging.getLogger("secure_auth.ratelimit")
+STORAGE_RETRY_SECONDS = 5.0
 AUTH_PATHS = frozenset({"/auth/login", "/auth/callback"})
 EXEMPT_PREFIXES = ("/static/", "/health")
 
@@ -33,7 +38,7 @@ def client_address(scope: Scope) -> str:
 
 
 def build_limiter(settings: Settings) -> Limiter:
-    return Limiter(key_func=lambda request: client_address(request.scope), storage_uri=settings.rate_limit_storage_url,
+    return Limiter(key_func=lambda request: client_address(request.scope), storage_uri=settings.rate_limit_storage,
                    strategy="fixed-window")
 
 
@@ -45,10 +50,27 @@ class RateLimitMiddleware:
         self.auth: list[RateLimitItem] = parse_many(auth_limits)
         # A networked storage (Redis) blocks: keep it off the event loop.
         self.blocking = not type(limiter._storage).__name__.startswith("Memory")
+        self.fallback: RateLimiter = FixedWindowRateLimiter(MemoryStorage())
+        self._storage_down_until = 0.0
+
+    def _strategy(self) -> RateLimiter:
+        if self._storage_down_until > time.monotonic():
+            return self.fallback
+        return self.limiter.limiter
 
     def _hit(self, bucket: str, items: list[RateLimitItem], key: str) -> int | None:
-        """Count the request; return seconds to wait when a limit is exceeded."""
-        strategy = self.limiter.limiter
+        """Count the request; return seconds to wait when a limit is exceeded. A storage
+        that cannot be reached (Redis down) gives way to per-process counters for a while."""
+        try:
+            return self._count(self._strategy(), bucket, items, key)
+        except Exception as exc:  # the storage's own errors (redis, memcached, ...)
+            if self._storage_down_until <= time.monotonic():
+                logger.error("rate-limit storage unreachable (%s): counting in this process for now", type(exc).__name__)
+            self._storage_down_until = time.monotonic() + STORAGE_RETRY_SECONDS
+            return self._count(self.fallback, bucket, items, key)
+
+    @staticmethod
+    def _count(strategy: RateLimiter, bucket: str, items: list[RateLimitItem], key: str) -> int | None:
         exceeded = [item for item in items if not strategy.hit(item, bucket, key)]
         if not exceeded:
             return None

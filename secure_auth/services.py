@@ -14,6 +14,9 @@ from secure_auth.sessions import SessionManager
 from secure_auth.stores import StateStore
 
 if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from secure_auth.redis_store import RedisHealth
     from secure_auth.tokens import TokenService
 
 
@@ -26,3 +29,5 @@ class Services:
     templates: Jinja2Templates
     tokens: "TokenService"
     http: httpx.AsyncClient | None = None  # started with the application
+    redis: "Redis | None" = None  # when SESSION_STORE_URL is a Redis URL
+    redis_health: "RedisHealth | None" = None

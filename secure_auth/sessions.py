@@ -211,10 +211,16 @@ class SessionManager:
 
     @asynccontextmanager
     async def lock(self, session_id: str) -> AsyncIterator[None]:
-        """Serialise read-modify-write sequences on one session within this process."""
+        """Serialise read-modify-write sequences on one session: within this process, and
+        across processes when the store offers a lock (Redis)."""
         lock = self._locks.get(session_id)
         if lock is None:
             lock = asyncio.Lock()
             self._locks[session_id] = lock
         async with lock:
-            yield
+            store_lock = getattr(self.store, "lock", None)
+            if store_lock is None:
+                yield
+            else:
+                async with store_lock(f"session:{session_id}"):
+                    yield
