@@ -1,0 +1,210 @@
+"""The Redis stores against a real Redis: expiries, single use under concurrency, the
+session index, the cross-process lock, and the memory fallback when Redis goes away.
+
+CI has Redis on 127.0.0.1:6379 on this machine kind; the tests use database 15 and a
+key prefix of their own, and delete their keys afterwards. The outage tests start and
+stop a private redis-server on a free port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+
+import pytest
+import redis as sync_redis
+
+from secure_auth.redis_store import RedisHealth, RedisSessionStore, RedisStateStore, connect
+from secure_auth.sessions import SessionManager
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+pytestmark = pytest.mark.integration
+
+
+def redis_available(url: str) -> bool:
+    try:
+        return bool(sync_redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except sync_redis.exceptions.RedisError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> str:
+    if not redis_available(REDIS_URL):
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis is required in CI at {REDIS_URL}")
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    return REDIS_URL
+
+
+@pytest.fixture
+def prefix(redis_url: str):
+    value = f"test-{uuid.uuid4().hex[:12]}:"
+    yield value
+    client = sync_redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=value + "*"))
+    if keys:
+        client.delete(*keys)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def _stores(url: str, prefix: str):
+    client = connect(url)
+    health = RedisHealth()
+    return client, RedisSessionStore(client, prefix, health), RedisStateStore(client, prefix, health), health
+
+
+def test_flows_expire_and_are_taken_once_under_concurrency(redis_url, prefix):
+    async def scenario():
+        client, _, flows, health = await _stores(redis_url, prefix)
+        await flows.put("state-1.binding", {"flow": {"state": "state-1"}, "next": "/x"})
+        ttl = await client.ttl(prefix + "flow:state-1.binding")
+        assert 590 <= ttl <= 600
+        # Twenty callbacks race for one flow (as several workers would): one wins.
+        other_clients = [connect(redis_url) for _ in range(4)]
+        stores = [RedisStateStore(c, prefix, RedisHealth()) for c in other_clients]
+        results = await asyncio.gather(*(stores[i % 4].take("state-1.binding") for i in range(20)))
+        assert sum(r is not None for r in results) == 1
+        assert [r for r in results if r][0]["next"] == "/x"
+        assert await flows.take("state-1.binding") is None
+        assert not health.degraded
+        for c in [client, *other_clients]:
+            await c.aclose()
+
+    run(scenario())
+
+
+def test_sessions_expire_with_their_ttl_and_index_members(redis_url, prefix):
+    async def scenario():
+        client, store, _, _ = await _stores(redis_url, prefix)
+        await store.set("sid-1", {"user": {"name": "Ben"}}, ttl=0.3)
+        assert (await store.get("sid-1"))["user"]["name"] == "Ben"
+        raw = await client.get(prefix + "session:sid-1")
+        assert raw.startswith("{")  # JSON, never pickle
+        await asyncio.sleep(0.5)
+        assert await store.get("sid-1") is None  # Redis expired it by itself
+
+        await store.index_add("user", "tid:oid", "a")
+        await store.index_add("user", "tid:oid", "b")
+        assert await store.index_members("user", "tid:oid") == ["a", "b"]
+        assert 0 < await client.ttl(prefix + "index:user:tid:oid")
+        await store.index_remove("user", "tid:oid", "a")
+        assert await store.index_members("user", "tid:oid") == ["b"]
+        await store.set("sid-2", {"x": 1}, ttl=60)
+        await store.delete("sid-2")
+        assert await store.get("sid-2") is None
+        await client.aclose()
+
+    run(scenario())
+
+
+def test_the_session_lock_works_across_processes(redis_url, prefix):
+    """Two managers with their own clients stand for two processes: a read-modify-write
+    under the lock never loses an update."""
+
+    async def scenario():
+        managers = []
+        for _ in range(2):
+            client = connect(redis_url)
+            store = RedisSessionStore(client, prefix, RedisHealth())
+            managers.append((client, SessionManager(store, secret_key="k" * 40, idle_timeout=600, absolute_timeout=3600)))
+        counter = prefix + "counter"
+        writer = connect(redis_url)
+        await writer.set(counter, 0)
+
+        async def increment(manager: SessionManager) -> None:
+            async with manager.lock("same-session"):
+                value = int(await writer.get(counter))
+                await asyncio.sleep(0.01)
+                await writer.set(counter, value + 1)
+
+        await asyncio.gather(*(increment(managers[i % 2][1]) for i in range(20)))
+        assert int(await writer.get(counter)) == 20
+        for client, _ in managers:
+            await client.aclose()
+        await writer.aclose()
+
+    run(scenario())
+
+
+# ----- Redis going away and coming back -----
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PrivateRedis:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            if os.environ.get("CI") == "true":
+                pytest.fail("redis-server is required in CI")
+            pytest.skip("redis-server is not installed")
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not redis_available(self.url):
+            if time.monotonic() > deadline:
+                raise RuntimeError("private redis-server did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture
+def private_redis():
+    server = PrivateRedis()
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_stores_fall_back_to_memory_and_recover(private_redis, monkeypatch):
+    import secure_auth.redis_store as module
+
+    monkeypatch.setattr(module, "RETRY_AFTER_SECONDS", 0.2)
+
+    async def scenario():
+        client, store, flows, health = await _stores(private_redis.url, "outage:")
+        await store.set("before", {"v": 1}, ttl=60)
+        private_redis.stop()
+        # Redis is gone: nothing raises, writes and reads work from memory, health says so.
+        await store.set("during", {"v": 2}, ttl=60)
+        assert (await store.get("during")) == {"v": 2}
+        await flows.put("s.b", {"next": "/"})
+        assert await flows.take("s.b") == {"next": "/"}
+        assert health.degraded
+        private_redis.start()
+        await asyncio.sleep(0.3)
+        await store.set("after", {"v": 3}, ttl=60)
+        assert not health.degraded
+        assert await client.get("outage:session:after") is not None  # back in Redis
+        assert (await store.get("during")) == {"v": 2}  # outage sessions still served here
+        await client.aclose()
+
+    run(scenario())
