@@ -31,7 +31,7 @@ from secure_auth.middleware import (
     SecurityHeadersMiddleware,
 )
 from secure_auth.ratelimit import RateLimitMiddleware, build_limiter
-from secure_auth.routes import auth, debug, pages, sessions
+from secure_auth.routes import auth, debug, health, pages, sessions
 from secure_auth.services import Services
 from secure_auth.sessions import SessionManager
 from secure_auth.tokens import TokenService
@@ -140,6 +140,7 @@ def create_secure_app(
     app.add_middleware(RequestIdMiddleware)
 
     app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")
+    app.include_router(health.router)
     app.include_router(pages.router)
     app.include_router(auth.router)
     app.include_router(debug.router)

@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     rate_limit_storage_url: str = ""  # empty: the same place as SESSION_STORE_URL
     session_store_url: str = "memory://"
     web_concurrency: int = 1  # WEB_CONCURRENCY, as uvicorn and gunicorn read it
+    metrics_enabled: bool = False
+    metrics_allow_ips: str = "127.0.0.1,::1"
     redis_key_prefix: str = "secure_auth:"
     forwarded_allow_ips: str = ""
     cors_allowed_origins: str = ""
@@ -173,6 +175,10 @@ class Settings(BaseSettings):
         if self.rate_limit_storage_url:
             return self.rate_limit_storage_url
         return self.session_store_url if self.uses_redis else "memory://"
+
+    @property
+    def metrics_allow_list(self) -> list[str]:
+        return [h.strip() for h in self.metrics_allow_ips.split(",") if h.strip()]
 
     @property
     def api_scope_list(self) -> list[str]:
@@ -406,6 +412,14 @@ def _check_proxies_and_origins(s: Settings) -> None:
             raise ConfigError(
                 f"FORWARDED_ALLOW_IPS has {entry!r}, which is not an IP address or network: list your "
                 "reverse proxies' addresses, such as 10.0.0.5 or 10.0.0.0/24"
+            ) from None
+    for entry in s.metrics_allow_list:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"METRICS_ALLOW_IPS has {entry!r}, which is not an IP address or network: list your "
+                "Prometheus server's address"
             ) from None
     for origin in s.cors_allowed_origins.split(","):
         origin = origin.strip()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import re
 
+from secure_auth.metrics import record_event
+
 security_logger = logging.getLogger("secure_auth.security")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._:@/+-]")
 
@@ -15,6 +17,7 @@ def _clean(value: object) -> str:
 
 
 def security_event(event: str, request_id: str | None, **fields: object) -> None:
+    record_event(event, fields)
     details = " ".join(f"{name}={_clean(value)}" for name, value in fields.items() if value is not None)
     security_logger.info(
         "event=%s request_id=%s %s",

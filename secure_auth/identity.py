@@ -36,6 +36,7 @@ import requests
 from secure_auth.config import Settings
 from secure_auth.crypto import certificate_credential, sha256_hex
 from secure_auth.logs import install_log_redaction
+from secure_auth.metrics import IDP_LATENCY
 from secure_auth.validators import IssuerPolicy, TokenValidationError, UnknownSigningKey, validate_id_token
 
 logger = logging.getLogger("secure_auth.identity")
@@ -154,7 +155,8 @@ class IdpHttpSession(requests.Session):
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         kwargs.setdefault("timeout", self.timeout)
-        return super().request(method, url, *args, **kwargs)
+        with IDP_LATENCY.labels(method.upper()).time():
+            return super().request(method, url, *args, **kwargs)
 
     def get(self, url: str, params: Any = None, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         """GETs to the IdP are metadata (discovery, instance discovery): cache the 200s."""

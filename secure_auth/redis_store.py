@@ -182,14 +182,19 @@ class RedisSessionStore(_Fallback):
                 except (LockError, *REDIS_ERRORS):
                     pass  # expired meanwhile, or Redis went away: its timeout frees it
 
-    async def ping(self) -> bool:
-        try:
-            await self.client.ping()
-        except REDIS_ERRORS as exc:
-            self.health.failed(exc)
-            return False
-        self.health.succeeded()
-        return True
+    async def count(self, limit: int = 100_000) -> int:
+        """Sessions in Redis under this prefix (a bounded SCAN), plus outage ones here."""
+        local = await self.memory.count()
+
+        async def from_redis() -> int:
+            total = 0
+            async for _ in self.client.scan_iter(match=f"{self.prefix}session:*", count=1000):
+                total += 1
+                if total >= limit:
+                    break
+            return total + local
+
+        return await self._try(from_redis, lambda: _value(local))
 
 
 async def _nothing() -> None:

@@ -209,6 +209,11 @@ class SessionManager:
     async def destroy(self, session_id: str) -> None:
         await self.store.delete(session_id)
 
+    async def store_size(self) -> int:
+        """How many sessions the store holds (for the active-sessions gauge)."""
+        count = getattr(self.store, "count", None)
+        return await count() if count is not None else 0
+
     @asynccontextmanager
     async def lock(self, session_id: str) -> AsyncIterator[None]:
         """Serialise read-modify-write sequences on one session: within this process, and

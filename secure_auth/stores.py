@@ -136,6 +136,10 @@ class MemorySessionStore:
     async def delete(self, session_id: str) -> None:
         self._entries.pop(session_id, None)
 
+    async def count(self) -> int:
+        _purge_front(self._entries, self._clock())
+        return len(self._entries)
+
     async def index_add(self, index: str, key: str, session_id: str) -> None:
         self._indexes.setdefault((index, key), set()).add(session_id)
 

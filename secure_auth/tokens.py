@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from secure_auth.dependencies import require_user
 from secure_auth.identity import IdentityClient, TokenError
+from secure_auth.metrics import TOKEN_REFRESHES
 from secure_auth.sessions import Session, SessionManager
 
 
@@ -31,6 +32,7 @@ class TokenService:
                 self.identity.acquire_token, current.token_cache, list(scopes), force_refresh=force_refresh
             )
             if new_cache is not None:
+                TOKEN_REFRESHES.inc()
                 current.token_cache = new_cache
                 await self.sessions.save(current)
                 session.token_cache = new_cache

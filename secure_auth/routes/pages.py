@@ -1,4 +1,4 @@
-"""The pages every deployment has: home, the sign-in page, /me and /health."""
+"""The pages every deployment has: home, the sign-in page and /me."""
 
 from __future__ import annotations
 
@@ -40,9 +40,3 @@ async def me(session: MaybeSession) -> Response:
             "roles": session.roles,
         }
     )
-
-
-@router.get("/health")
-async def health() -> dict[str, str]:
-    """Liveness only: cheap, touches no store and no identity provider."""
-    return {"status": "ok"}
