@@ -1,4 +1,5 @@
-"""/debug-info: the effective, non-secret configuration for troubleshooting.
+"""/debug-info: a doctor for the deployment (each check a verdict and its fix) and the
+effective, non-secret configuration.
 
 On by default in development; in production it answers 404 unless DEBUG_INFO_ENABLED=true,
 and then only to users holding DEBUG_INFO_ROLE. Secrets and tokens are shown redacted.
@@ -9,12 +10,14 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
+import requests
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from secure_auth.config import Settings
 from secure_auth.dependencies import current_session, get_services
+from secure_auth.doctor import Facts, run_checks
 from secure_auth.identity import IdentityClient, IdentityProviderUnavailable
 from secure_auth.rendering import render
 from secure_auth.services import Services
@@ -36,10 +39,23 @@ async def debug_info(
     if settings.debug_info_role and (session is None or settings.debug_info_role not in session.roles):
         raise HTTPException(status_code=404)
     provider = await run_in_threadpool(_provider_facts, services.identity)
+    idp = await run_in_threadpool(_idp_probe, services.identity)
+    forwarded_proto = request.headers.get("x-forwarded-proto")
+    session_cookie = request.cookies.get(settings.session_cookie_name, "")
+    facts = Facts(
+        request_origin=f"{request.url.scheme}://{request.url.netloc}",
+        peer_is_trusted_proxy=forwarded_proto is not None and request.url.scheme == forwarded_proto,
+        forwarded_proto=forwarded_proto,
+        cookie_header_bytes=len(request.headers.get("cookie", "")),
+        session_cookie_bytes=len(settings.session_cookie_name) + 1 + len(session_cookie) if session_cookie else 0,
+        now=time.time(),
+        **idp,
+    )
     return render(
         request,
         "debug_info.html",
         {
+            "checks": run_checks(settings, facts),
             "config": configuration_facts(settings),
             "provider": provider,
             "session_facts": session_facts(session),
@@ -98,6 +114,19 @@ def _provider_facts(identity: IdentityClient) -> dict[str, Any]:
     except IdentityProviderUnavailable as exc:
         facts["Signing keys"] = f"unavailable ({exc})"
     return facts
+
+
+def _idp_probe(identity: IdentityClient) -> dict[str, Any]:
+    """A fresh discovery request (for the IdP's clock) and the cached keys."""
+    try:
+        response = identity.http.get_fresh(identity.settings.discovery_url)
+        response.raise_for_status()
+        issuer = response.json().get("issuer")
+        identity.keys.warm()
+        return {"idp_issuer": issuer if isinstance(issuer, str) else None, "idp_date": response.headers.get("date"),
+                "signing_keys": len(identity.keys.key_ids)}
+    except (requests.RequestException, ValueError, IdentityProviderUnavailable) as exc:
+        return {"idp_issuer": None, "idp_error": type(exc).__name__}
 
 
 def session_facts(session: Session | None) -> dict[str, Any]:
