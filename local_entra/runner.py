@@ -214,6 +214,10 @@ class LocalEntra:
         """The next ``count`` token requests answer ``status`` with an Entra-shaped error."""
         self._store.fail_next(count, status)
 
+    def slow_token_endpoint(self, seconds: float) -> None:
+        """Every token request waits `seconds` before answering (0 turns it off)."""
+        self._store.token_delay = max(0.0, seconds)
+
     def transform_next_id_token(self, fn: Callable[..., str]) -> None:
         """One shot: the next issued id token is ``fn(claims, sign)`` instead of ``sign(claims)``."""
         self._store.set_id_token_transform(fn)

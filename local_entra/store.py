@@ -73,6 +73,7 @@ class Store:
         self._codes: dict[str, AuthCode] = {}
         self._refresh: dict[str, RefreshGrant] = {}
         self._failures: list[int] = []
+        self.token_delay = 0.0  # seconds every token request waits (LocalEntra.slow_token_endpoint)
         self._id_token_transform: IdTokenTransform | None = None
         self._refresh_failure: RefreshFailure | None = None
 

@@ -7,6 +7,8 @@ id token transforms) are applied here.
 
 from __future__ import annotations
 
+import asyncio
+
 import base64
 import hashlib
 import hmac
@@ -51,6 +53,8 @@ def router(ctx: Context) -> APIRouter:
         grant_type = str(form.get("grant_type") or "")
         names = ["token"] + ([f"token_{grant_type}"] if grant_type in COUNTED_GRANTS else [])
         ctx.store.count(*names)
+        if ctx.store.token_delay > 0:
+            await asyncio.sleep(ctx.store.token_delay)  # a slow IdP, for load tests
         correlation_id = request.headers.get("client-request-id")
         try:
             ref = ctx.resolve_tenant(tenant)
