@@ -31,7 +31,7 @@ from secure_auth.middleware import (
     SecurityHeadersMiddleware,
 )
 from secure_auth.ratelimit import RateLimitMiddleware, build_limiter
-from secure_auth.routes import auth, debug, health, pages, sessions
+from secure_auth.routes import api_proxy, auth, debug, health, pages, sessions
 from secure_auth.services import Services
 from secure_auth.sessions import SessionManager
 from secure_auth.tokens import TokenService
@@ -145,6 +145,8 @@ def create_secure_app(
     app.include_router(auth.router)
     app.include_router(debug.router)
     app.include_router(sessions.router)
+    if settings.api_base_url:
+        app.include_router(api_proxy.router)  # the BFF API proxy, only when there is an API
     for router in feature_routers:
         app.include_router(router)
     return app
