@@ -103,6 +103,9 @@ async def _unhandled(request: Request, exc: Exception) -> Response:
     nonce = getattr(request.state, "csp_nonce", None) or new_csp_nonce()
     request.app.state.security_headers.apply(response.headers, path=request.url.path, has_session=True, nonce=nonce)
     response.headers[REQUEST_ID_HEADER] = request_id(request)
+    # The server drops the connection after an unhandled error: say so, or a client that
+    # reuses it for its next request meets a reset.
+    response.headers["connection"] = "close"
     return response
 
 
