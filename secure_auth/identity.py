@@ -149,6 +149,10 @@ class IdpHttpSession(requests.Session):
         super().__init__()
         self.trust_env = False  # REQUESTS_CA_BUNDLE and proxies from the environment must not win
         self.verify = verify
+        # Sign-ins run in the threadpool (up to 40 at once): keep that many connections.
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=64)
+        self.mount("https://", adapter)
+        self.mount("http://", adapter)
         self.timeout = (min(5.0, timeout), timeout)
         self._cache: dict[tuple[str, str], tuple[float, requests.Response]] = {}
         self._cache_lock = threading.Lock()
