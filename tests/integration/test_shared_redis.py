@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from local_entra import ClientRegistration
 from tests.conftest import ADELE, BEN, PUBLIC_CLIENT_ID
 from tests.integration.test_redis_store import PrivateRedis, redis_available
 from tests.support.servers import bind_loopback
@@ -70,7 +71,28 @@ class Worker:
 
 
 @pytest.fixture
-def cluster(entra, tmp_path):
+def short_lived_entra(work_dir):
+    """A local_entra of this test's own whose access tokens MSAL treats as expired ~2 s in."""
+    from local_entra import DEMO_USERS, LocalEntra, LocalEntraConfig
+
+    config = LocalEntraConfig([], list(DEMO_USERS), state_dir=work_dir / "local_entra", access_token_lifetime=302)
+    config.clients.append(ClientRegistration(PUBLIC_CLIENT_ID, [], []))
+    private = LocalEntra(config).start()
+    yield private
+    private.stop()
+
+
+@pytest.fixture
+def cluster(entra):
+    yield from _cluster(entra)
+
+
+@pytest.fixture
+def short_lived_cluster(short_lived_entra):
+    yield from _cluster(short_lived_entra)
+
+
+def _cluster(entra):
     """Workers sharing a Redis; the IdP knows the first worker's URL as the public one."""
     started: list[Worker] = []
     public_port = free_port()
@@ -94,10 +116,12 @@ def cluster(entra, tmp_path):
         started.append(worker)
         return worker.start()
 
-    yield make, public_port
-    for worker in started:
-        worker.stop()
-    registration.redirect_uris.remove(public_url + "/auth/callback")
+    try:
+        yield make, public_port
+    finally:
+        for worker in started:
+            worker.stop()
+        registration.redirect_uris.remove(public_url + "/auth/callback")
 
 
 @pytest.fixture
@@ -198,3 +222,31 @@ def test_redis_outage_degrades_without_500_and_recovers(cluster, shared_redis_ur
         assert third.get(worker, "/me").status_code == 200
     finally:
         redis_server.stop()
+
+
+def test_one_refresh_for_concurrent_requests_across_workers(short_lived_cluster, short_lived_entra, shared_redis_url):
+    """The per-session refresh lock lives in Redis: twenty requests at expiry, spread over
+    two worker processes, make one refresh between them."""
+    import concurrent.futures
+
+    make, public_port = short_lived_cluster
+    first = make(shared_redis_url, port=public_port)
+    second = make(shared_redis_url)
+    for worker in (first, second):
+        worker.public_port = public_port
+    user = Client()
+    assert user.sign_in_across(first, second, BEN).status_code == 303
+    assert user.get(first, "/profile").status_code == 200
+    time.sleep(2.5)  # the cached Graph token now has under 5 minutes left: MSAL refreshes
+    refreshes = short_lived_entra.counters["token_refresh_token"]
+    cookies = dict(user.http.cookies)
+
+    def fetch(i: int) -> int:
+        worker = (first, second)[i % 2]
+        with httpx.Client(cookies=cookies, timeout=30) as client:
+            return client.get(worker.url + "/profile").status_code
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
+        statuses = list(pool.map(fetch, range(20)))
+    assert statuses == [200] * 20
+    assert short_lived_entra.counters["token_refresh_token"] == refreshes + 1
