@@ -403,3 +403,13 @@ def test_base_url_keeps_a_non_default_port():
     s = load_settings(**BASE, public_base_url="http://LOCALHOST:8000")
     assert s.base_url == "http://localhost:8000"
     assert s.public_host == "localhost"
+
+
+def test_several_workers_on_the_memory_store_warn(caplog):
+    with caplog.at_level("WARNING", logger="secure_auth.config"):
+        load_settings(**BASE, web_concurrency=4)
+    assert any("state mismatch" in r.getMessage() and "SESSION_STORE_URL" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="secure_auth.config"):
+        load_settings(**BASE, web_concurrency=4, session_store_url="redis://127.0.0.1:6379/0")
+    assert not any("state mismatch" in r.getMessage() for r in caplog.records)
