@@ -38,18 +38,11 @@ from local_entra import DEMO_USERS, ClientRegistration, DemoUser, LocalEntra, Lo
 from secure_auth.sessions import Session  # noqa: E402
 from secure_auth.stores import MemorySessionStore  # noqa: E402
 from tests.support.browser import Browser, hidden_inputs  # noqa: E402
-from tests.support.servers import bind_loopback  # noqa: E402
+from tests.support.servers import free_port  # noqa: E402
 
 CLIENT_ID = "b3a7c0de-0000-4000-8000-0000000000b5"
 SECRET_KEY = "Wm4pQ8sV1xK7tN3bR9yL2cH6fJ0dG5aZ"
 BEN = next(u for u in DEMO_USERS if u.username.startswith("ben"))
-
-
-def free_port() -> int:
-    sock = bind_loopback()
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
 def bench_users(count: int, tenant_id: str) -> list[DemoUser]:

@@ -31,17 +31,10 @@ sys.path.insert(0, str(ROOT))
 
 from local_entra import DEMO_USERS, ClientRegistration, LocalEntra, LocalEntraConfig  # noqa: E402
 from tests.support.browser import Browser  # noqa: E402
-from tests.support.servers import bind_loopback  # noqa: E402
+from tests.support.servers import free_port  # noqa: E402
 
 CLIENT_ID = "b3a7c0de-0000-4000-8000-00000000bench"
 BEN = next(u for u in DEMO_USERS if u.username.startswith("ben"))
-
-
-def free_port() -> int:
-    sock = bind_loopback()
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
 def start_uvicorn(target: str, port: int, env: dict[str, str]) -> subprocess.Popen:

@@ -137,16 +137,21 @@ class SessionManager:
             await self.store.index_add("sid", session.user["sid"], session.id)
         return session
 
-    async def get(self, session_id: str) -> Session | None:
-        """The stored session by id, without touching it (None when ended or expired)."""
+    async def _read(self, session_id: str) -> Session | None:
         record = await self.store.get(session_id)
         if record is None:
             return None
         try:
-            session = Session.from_record(session_id, record)
+            return Session.from_record(session_id, record)
         except TypeError:
+            logger.warning("discarding a session record of an unknown shape")
+            await self.store.delete(session_id)
             return None
-        return None if self.expired(session, self._clock()) else session
+
+    async def get(self, session_id: str) -> Session | None:
+        """The stored session by id, without touching it (None when ended or expired)."""
+        session = await self._read(session_id)
+        return None if session is None or self.expired(session, self._clock()) else session
 
     async def end(self, session: Session) -> None:
         """End a session and drop it from the indexes."""
@@ -172,14 +177,8 @@ class SessionManager:
         session_id = self.session_id_from_cookie(cookie_value)
         if session_id is None:
             return None
-        record = await self.store.get(session_id)
-        if record is None:
-            return None
-        try:
-            session = Session.from_record(session_id, record)
-        except TypeError:
-            logger.warning("discarding a session record of an unknown shape")
-            await self.store.delete(session_id)
+        session = await self._read(session_id)
+        if session is None:
             return None
         now = self._clock()
         if self.expired(session, now):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -21,6 +20,7 @@ import redis as sync_redis
 
 from secure_auth.redis_store import RedisHealth, RedisSessionStore, RedisStateStore, connect
 from secure_auth.sessions import SessionManager
+from tests.support.servers import free_port
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 pytestmark = pytest.mark.integration
@@ -136,12 +136,6 @@ def test_the_session_lock_works_across_processes(redis_url, prefix):
 
 
 # ----- Redis going away and coming back -----
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class PrivateRedis:

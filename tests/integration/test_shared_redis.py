@@ -21,17 +21,10 @@ import pytest
 from local_entra import ClientRegistration
 from tests.conftest import ADELE, BEN, PUBLIC_CLIENT_ID
 from tests.integration.test_redis_store import PrivateRedis, redis_available
-from tests.support.servers import bind_loopback
+from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    sock = bind_loopback()
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
 class Worker:

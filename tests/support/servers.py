@@ -19,6 +19,14 @@ def bind_loopback() -> socket.socket:
     return sock
 
 
+def free_port() -> int:
+    """A port nothing listens on right now (for a server started in another process)."""
+    sock = bind_loopback()
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
 class ServerThread:
     """uvicorn serving `app` on an already-bound socket, so the port is known up front."""
 
