@@ -92,10 +92,15 @@ def create_secure_app(
         except IdentityProviderUnavailable as exc:
             logger.warning("identity provider metadata not fetched at start-up (%s); will retry on first sign-in", exc)
         services.http = outbound_client(settings, services.identity.http.verify)
+        if settings.api_base_url:
+            # Its own pool: slow or stalled API downloads cannot starve calls to Graph.
+            services.api_http = outbound_client(settings, services.identity.http.verify)
         try:
             yield
         finally:
             await services.http.aclose()
+            if services.api_http is not None:
+                await services.api_http.aclose()
             services.identity.http.close()
             if services.redis is not None:
                 await services.redis.aclose()

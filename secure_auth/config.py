@@ -450,6 +450,11 @@ def _check_production(s: Settings) -> None:
         raise ConfigError(f"SESSION_SECRET_KEY looks like an example value: replace it with a random one, {_KEY_ADVICE}")
     if "*" in s.trusted_host_list:
         raise ConfigError("TRUSTED_HOSTS must not be '*' in production: list the host names the app is served under")
+    if "*" in s.forwarded_allow_list:
+        raise ConfigError(
+            "FORWARDED_ALLOW_IPS must not be '*' in production: anyone could then choose their own address "
+            "(dodging rate limits, reaching /metrics); list your reverse proxies' addresses"
+        )
     if s.entra_ca_bundle is not None and _is_local_stand_in_ca(s.entra_ca_bundle):
         raise ConfigError(
             "ENTRA_CA_BUNDLE points at the local Entra stand-in's CA, which must never be trusted in production: "

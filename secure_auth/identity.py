@@ -95,7 +95,9 @@ class TokenError(Exception):
 
 _CONSENT_CODES = frozenset({65001, 65004})
 _CONSENT_SUBERRORS = frozenset({"consent_required"})
-_REAUTH_ERRORS = frozenset({"invalid_grant", "interaction_required", "login_required", "invalid_client"})
+# invalid_client is the app's own credential (an expired secret): not the user's fault, so
+# it must not end every session; it counts as "unavailable" below.
+_REAUTH_ERRORS = frozenset({"invalid_grant", "interaction_required", "login_required"})
 
 
 def classify_token_error(result: dict[str, Any], scopes: list[str]) -> TokenError:
@@ -375,7 +377,11 @@ class IdentityClient:
     def complete_sign_in(self, flow: dict[str, Any], auth_response: dict[str, str]) -> SignInResult:
         cache = msal.SerializableTokenCache()  # this attempt's alone: dropped on any failure
         try:
-            result = self._msal_app(cache).acquire_token_by_auth_code_flow(flow, auth_response)
+            app = self._msal_app(cache)  # may fetch discovery when its cache has expired
+        except (requests.RequestException, ValueError) as exc:
+            raise SignInError("idp_unavailable", status_code=502, description=type(exc).__name__) from None
+        try:
+            result = app.acquire_token_by_auth_code_flow(flow, auth_response)
         except ValueError:
             raise SignInError("state_mismatch") from None
         except RuntimeError:
@@ -416,13 +422,13 @@ class IdentityClient:
         cache = msal.SerializableTokenCache()
         if token_cache:
             cache.deserialize(token_cache)
-        app = self._msal_app(cache)
-        accounts = app.get_accounts()
-        if not accounts:
-            raise TokenError("reauthenticate", "no account in the token cache")
         try:
+            app = self._msal_app(cache)  # may fetch discovery when its cache has expired
+            accounts = app.get_accounts()
+            if not accounts:
+                raise TokenError("reauthenticate", "no account in the token cache")
             result = app.acquire_token_silent_with_error(scopes, accounts[0], force_refresh=force_refresh)
-        except (msal.exceptions.MsalServiceError, requests.RequestException) as exc:
+        except (msal.exceptions.MsalServiceError, requests.RequestException, ValueError) as exc:
             raise TokenError("unavailable", type(exc).__name__) from None
         if result is None:
             raise TokenError("reauthenticate", "no refresh token")

@@ -17,6 +17,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 REQUEST_ID_HEADER = "x-request-id"
 # The one page the IdP may load in an iframe (it ends sessions; it shows nothing private).
 FRONT_CHANNEL_LOGOUT_PATH = "/auth/front-channel-logout"
+API_PROXY_PREFIX = "/api/proxy/"
+API_RESPONSE_CSP = "sandbox; default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 
 
@@ -102,9 +104,14 @@ class SecurityHeaders:
     def apply(self, headers: MutableHeaders, *, path: str, has_session: bool, nonce: str) -> None:
         is_auth = path.startswith("/auth/")
         framable = path == FRONT_CHANNEL_LOGOUT_PATH
-        headers["content-security-policy"] = content_security_policy(
-            self.form_action_origins(), nonce, framable_by_idp=framable
-        )
+        if path.startswith(API_PROXY_PREFIX):
+            # The API's answers are served from this origin: whatever their type, they may
+            # run nothing and load nothing here.
+            headers["content-security-policy"] = API_RESPONSE_CSP
+        else:
+            headers["content-security-policy"] = content_security_policy(
+                self.form_action_origins(), nonce, framable_by_idp=framable
+            )
         headers["x-content-type-options"] = "nosniff"
         if not framable:
             headers["x-frame-options"] = "DENY"

@@ -35,10 +35,13 @@ INDEX_TTL_SECONDS = 7 * 24 * 3600
 
 def connect(url: str, *, timeout: float = 2.0) -> redis.Redis:
     """A client with a connection pool and short timeouts (a slow Redis must not stall pages)."""
-    return redis.Redis.from_url(
+    # A blocking pool: under a burst, requests wait for a connection (up to `timeout`)
+    # instead of failing, and a burst is never mistaken for Redis being down.
+    pool = redis.BlockingConnectionPool.from_url(
         url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30,
-        decode_responses=True, max_connections=64,
+        decode_responses=True, max_connections=64, timeout=timeout,
     )
+    return redis.Redis(connection_pool=pool)
 
 
 class RedisHealth:
@@ -112,6 +115,13 @@ class RedisSessionStore(_Fallback):
         self.client = client
         self.prefix = prefix
         self.memory = MemorySessionStore()
+        self._pending_deletes: set[str] = set()
+
+    async def _flush_pending_deletes(self) -> None:
+        while self._pending_deletes:
+            session_id = next(iter(self._pending_deletes))
+            await self.client.delete(self._key(session_id))
+            self._pending_deletes.discard(session_id)
 
     def _key(self, session_id: str) -> str:
         return f"{self.prefix}session:{session_id}"
@@ -120,7 +130,12 @@ class RedisSessionStore(_Fallback):
         return f"{self.prefix}index:{index}:{key}"
 
     async def get(self, session_id: str) -> dict[str, Any] | None:
+        if session_id in self._pending_deletes:
+            await self._try(self._flush_pending_deletes, _nothing)
+            return None
+
         async def from_redis() -> dict[str, Any] | None:
+            await self._flush_pending_deletes()
             raw = await self.client.get(self._key(session_id))
             if raw is None:
                 return await self.memory.get(session_id)
@@ -135,9 +150,25 @@ class RedisSessionStore(_Fallback):
             lambda: self.memory.set(session_id, record, ttl),
         )
 
+    async def replace(self, session_id: str, record: dict[str, Any], ttl: float) -> bool:
+        value = json.dumps(record, separators=(",", ":"))
+
+        async def to_redis() -> bool:
+            if await self.client.set(self._key(session_id), value, px=max(1, int(ttl * 1000)), xx=True):
+                return True
+            return await self.memory.replace(session_id, record, ttl)  # begun during an outage
+
+        return await self._try(to_redis, lambda: self.memory.replace(session_id, record, ttl))
+
     async def delete(self, session_id: str) -> None:
         await self.memory.delete(session_id)
-        await self._try(lambda: self.client.delete(self._key(session_id)), _nothing)
+
+        async def remember() -> None:
+            # Redis is unreachable: delete it there once it answers again, and meanwhile
+            # never serve it (a sign-out during an outage must not come undone).
+            self._pending_deletes.add(session_id)
+
+        await self._try(lambda: self.client.delete(self._key(session_id)), remember)
 
     async def index_add(self, index: str, key: str, session_id: str) -> None:
         async def to_redis() -> None:

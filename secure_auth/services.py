@@ -28,6 +28,7 @@ class Services:
     state_store: StateStore
     templates: Jinja2Templates
     tokens: "TokenService"
-    http: httpx.AsyncClient | None = None  # started with the application
+    http: httpx.AsyncClient | None = None  # started with the application (Graph and the like)
+    api_http: httpx.AsyncClient | None = None  # the API proxy's own pool, when API_BASE_URL is set
     redis: "Redis | None" = None  # when SESSION_STORE_URL is a Redis URL
     redis_health: "RedisHealth | None" = None

@@ -131,7 +131,7 @@ class SessionManager:
             client_ip=client_ip[:64],
             browser=browser_family(user_agent),
         )
-        await self.save(session)
+        await self.save(session, create=True)
         await self.store.index_add("user", session.user_key, session.id)
         if isinstance(session.user.get("sid"), str):
             await self.store.index_add("sid", session.user["sid"], session.id)
@@ -197,13 +197,19 @@ class SessionManager:
             or now >= session.last_seen + self.idle_timeout
         )
 
-    async def save(self, session: Session) -> None:
+    async def save(self, session: Session, *, create: bool = False) -> None:
+        """Write the session back. Only `create` may bring a record into existence: an
+        update (a touch, a refreshed token cache) never revives a session that was ended
+        while the request was under way, say by a sign-out during a token refresh."""
         remaining = session.created_at + self.absolute_timeout - self._clock()
         ttl = min(session.last_seen + self.idle_timeout - self._clock(), remaining)
         if ttl <= 0:
             await self.store.delete(session.id)
             return
-        await self.store.set(session.id, session.to_record(), ttl)
+        if create:
+            await self.store.set(session.id, session.to_record(), ttl)
+        else:
+            await self.store.replace(session.id, session.to_record(), ttl)
 
     async def destroy(self, session_id: str) -> None:
         await self.store.delete(session_id)

@@ -41,6 +41,10 @@ class SessionStore(Protocol):
 
     async def set(self, session_id: str, record: dict[str, Any], ttl: float) -> None: ...
 
+    async def replace(self, session_id: str, record: dict[str, Any], ttl: float) -> bool:
+        """Like set, but only when the session still exists (never recreates an ended one)."""
+        ...
+
     async def delete(self, session_id: str) -> None: ...
 
     # Secondary indexes: a user's sessions ("user"), the sessions of an Entra sid ("sid").
@@ -132,6 +136,13 @@ class MemorySessionStore:
             self._entries.popitem(last=False)
             logger.warning("session store full (%d sessions): ended the least recently used", self._max_entries)
         self._entries[session_id] = (now + ttl, json.dumps(record))
+
+    async def replace(self, session_id: str, record: dict[str, Any], ttl: float) -> bool:
+        entry = self._entries.get(session_id)
+        if entry is None or entry[0] <= self._clock():
+            return False
+        await self.set(session_id, record, ttl)
+        return True
 
     async def delete(self, session_id: str) -> None:
         self._entries.pop(session_id, None)

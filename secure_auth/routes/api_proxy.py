@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import AsyncIterator
+from typing import Any, AsyncIterator, Callable
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import anyio
@@ -121,7 +121,7 @@ def check_path(path: str) -> None:
             or "\\" in seen
             or _CONTROL.search(seen)
             or _SCHEME.match(seen)
-            or any(segment in (".", "..") for segment in seen.split("/"))
+            or any(_is_dot_segment(segment) for segment in seen.split("/"))
         ):
             raise _bad_path()
         decoded = unquote(seen, errors="strict")
@@ -129,6 +129,12 @@ def check_path(path: str) -> None:
             return
         seen = decoded
     raise _bad_path()  # still encoded after four rounds: nothing legitimate looks like that
+
+
+def _is_dot_segment(segment: str) -> bool:
+    """'.' and '..', also with path parameters ('..;x'), which Tomcat and older Spring
+    read as '..'."""
+    return segment.split(";", 1)[0] in (".", "..")
 
 
 def _base_parts(api_base_url: str) -> tuple[str, str, str]:
@@ -226,7 +232,10 @@ def _response_headers(upstream: httpx.Response, api_base_url: str) -> Headers:
             if mapped is None:
                 continue
             value = mapped
-        raw.append((name.encode("latin-1"), value.encode("latin-1")))
+        try:
+            raw.append((name.encode("latin-1"), value.encode("latin-1")))
+        except UnicodeEncodeError:
+            continue  # not a valid HTTP header value: dropped rather than failing the response
     return Headers(raw=raw)
 
 
@@ -235,9 +244,10 @@ class UpstreamStreamingResponse(StreamingResponse):
     upstream response is closed when the stream ends, fails, or the browser goes away
     (Starlette skips the background task on a disconnect, so __call__ closes it too)."""
 
-    def __init__(self, upstream: httpx.Response, headers: Headers, rid: str) -> None:
+    def __init__(self, upstream: httpx.Response, headers: Headers, rid: str, release: Callable[[], None]) -> None:
         self.upstream = upstream
         self.rid = rid
+        self.release = release
         super().__init__(
             self._chunks(),
             status_code=upstream.status_code,
@@ -258,8 +268,34 @@ class UpstreamStreamingResponse(StreamingResponse):
         try:
             await super().__call__(scope, receive, send)
         finally:
+            self.release()
             with anyio.CancelScope(shield=True):
                 await self.upstream.aclose()
+
+
+MAX_STREAMS_PER_SESSION = 8
+
+
+class StreamSlots:
+    """At most MAX_STREAMS_PER_SESSION proxied requests per session at once (in this
+    process), so one user's stalled downloads cannot hold the whole connection pool."""
+
+    def __init__(self, limit: int = MAX_STREAMS_PER_SESSION) -> None:
+        self.limit = limit
+        self.in_use: dict[str, int] = {}
+
+    def acquire(self, key: str) -> bool:
+        if self.in_use.get(key, 0) >= self.limit:
+            return False
+        self.in_use[key] = self.in_use.get(key, 0) + 1
+        return True
+
+    def release(self, key: str) -> None:
+        count = self.in_use.get(key, 0) - 1
+        if count > 0:
+            self.in_use[key] = count
+        else:
+            self.in_use.pop(key, None)
 
 
 @router.api_route("/{path:path}", methods=METHODS, include_in_schema=False)
@@ -277,23 +313,53 @@ async def proxy(path: str, request: Request, session: CurrentUser) -> Response:
         return Response(status_code=400)  # nobody is listening any more
     headers = _request_headers(request)
 
+    slots: StreamSlots = request.app.state.__dict__.setdefault("proxy_slots", StreamSlots())
+    if not slots.acquire(session.id):
+        return error_response(
+            request, 429, "Too many requests", "Too many API requests are open at once. Try again in a moment.",
+            reason="too_many_streams", headers={"retry-after": "1"},
+        )
+    released = False
+
+    def release() -> None:
+        nonlocal released
+        if not released:
+            released = True
+            slots.release(session.id)
+
+    try:
+        return await _forward(request, services, session, url, body, headers, rid, release)
+    except BaseException:
+        release()
+        raise
+
+
+async def _forward(
+    request: Request, services: Services, session: Any, url: str, body: bytes, headers: dict[str, str], rid: str,
+    release: Callable[[], None],
+) -> Response:
+    settings = services.settings
+    client = services.api_http or services.http
+    assert client is not None
     upstream: httpx.Response | None = None
     for attempt in (1, 2):
         # A 401 from the API: one forced refresh, one retry; a second 401 goes back as is.
         token = await services.tokens.access_token(session, settings.api_scope_list, force_refresh=attempt == 2)
-        outbound = services.http.build_request(
+        outbound = client.build_request(
             request.method, url, headers={**headers, "authorization": f"Bearer {token}"}, content=body or None
         )
         try:
-            upstream = await services.http.send(outbound, stream=True)
+            upstream = await client.send(outbound, stream=True)
         except httpx.TimeoutException as exc:
             logger.warning("request_id=%s API timed out (%s)", rid, type(exc).__name__)
+            release()
             return error_response(
                 request, 504, "The API did not answer", "The API did not answer in time. Try again later.",
                 reason="upstream_timeout",
             )
         except httpx.HTTPError as exc:
             logger.warning("request_id=%s API unreachable (%s)", rid, type(exc).__name__)
+            release()
             return error_response(
                 request, 502, "The API could not be reached", "The API could not be reached. Try again later.",
                 reason="upstream_unavailable",
@@ -304,8 +370,14 @@ async def proxy(path: str, request: Request, session: CurrentUser) -> Response:
         break
     assert upstream is not None
 
-    response_headers = _response_headers(upstream, settings.api_base_url)
-    if upstream.status_code in (204, 304) or upstream.status_code < 200:
-        await upstream.aclose()
-        return Response(status_code=upstream.status_code, headers=response_headers)
-    return UpstreamStreamingResponse(upstream, response_headers, rid)
+    try:
+        response_headers = _response_headers(upstream, settings.api_base_url)
+        if upstream.status_code in (204, 304) or upstream.status_code < 200:
+            await upstream.aclose()
+            release()
+            return Response(status_code=upstream.status_code, headers=response_headers)
+        return UpstreamStreamingResponse(upstream, response_headers, rid, release)
+    except BaseException:
+        await upstream.aclose()  # never leave a pooled connection behind
+        release()
+        raise

@@ -69,7 +69,10 @@ async def login(
     # of localhost, say) would lose it at the callback, so move to the public origin
     # first, once: a proxy that rewrites Host must not cause a redirect loop.
     if not same_origin(request, settings.base_url) and moved is None:
-        query = urlencode({"next": next_path, "moved": "1", **({"scope": " ".join(extra_scopes)} if extra_scopes else {})})
+        carried = {"scope": " ".join(extra_scopes)} if extra_scopes else {}
+        if claims_challenge:
+            carried["claims"] = claims_challenge
+        query = urlencode({"next": next_path, "moved": "1", **carried})
         return RedirectResponse(f"{settings.base_url}/auth/login?{query}", status_code=303)
 
     try:
@@ -236,9 +239,11 @@ async def front_channel_logout(
     session whose id_token carried this `sid` (and this issuer, when given). Register it as
     the app's front-channel logout URL; request the optional `sid` claim."""
     ended = 0
-    if sid and len(sid) <= 256:
+    # Both sid and iss: Entra sends them, and an sid alone is shared with every other app
+    # the user signed in to in that browser session.
+    if sid and iss and len(sid) <= 256:
         for session in await services.sessions.sessions_in("sid", sid):
-            if iss and session.user.get("iss") != iss:
+            if session.user.get("iss") != iss:
                 continue
             await services.sessions.end(session)
             ended += 1

@@ -143,6 +143,13 @@ class Upstream:
             if "gzip" in request.headers.get("accept-encoding", ""):
                 return Response(gzip.compress(payload), headers={"content-encoding": "gzip", "content-type": "application/json"})
             return Response(payload, media_type="application/json")
+        if route == "utf8-header":
+            # A raw UTF-8 byte sequence in a header value: not Latin-1 text.
+            response = JSONResponse({"ok": True})
+            response.raw_headers.append((b"content-disposition", 'attachment; filename="\u20ac.pdf"'.encode("utf-8")))
+            return response
+        if route == "html":
+            return Response("<script>alert(document.cookie)</script>", media_type="text/html")
         if route == "no-content":
             return Response(status_code=204, headers={"etag": '"gone"'})
         return JSONResponse({"error": "not_found"}, 404)
@@ -385,6 +392,9 @@ def test_bodies_over_the_limit_get_413(signed_in, upstream):
         b"/api/proxy/echo/%1b[31m",
         b"/api/proxy/echo/%7f",
         b"/api/proxy/echo/%zz",
+        b"/api/proxy/..;/admin",
+        b"/api/proxy/echo/%2e%2e;x/admin",
+        b"/api/proxy/echo/.;/x",
     ],
 )
 def test_paths_that_could_leave_the_api_base_are_refused(signed_in, upstream, target: bytes):
@@ -549,3 +559,19 @@ def test_an_api_that_cannot_be_reached_gives_502(proxy_app, browsers):
     assert response.status_code == 502
     assert response.json()["error"] == "upstream_unavailable"
     assert "ConnectError" not in response.text
+
+
+def test_a_header_that_is_not_latin_1_is_dropped_not_a_500(signed_in, upstream):
+    browser = signed_in
+    for _ in range(3):  # and no pooled connection is left behind each time
+        response = browser.get("/api/proxy/utf8-header", headers=JSON)
+        assert response.status_code == 200 and response.json() == {"ok": True}
+        assert "content-disposition" not in response.headers
+    assert browser.get("/api/proxy/echo/after", headers=JSON).status_code == 200
+
+
+def test_api_responses_may_run_nothing_on_this_origin(signed_in, upstream):
+    response = signed_in.get("/api/proxy/html")
+    assert response.status_code == 200 and "text/html" in response.headers["content-type"]
+    csp = response.headers["content-security-policy"]
+    assert csp.startswith("sandbox") and "default-src 'none'" in csp and "nonce-" not in csp

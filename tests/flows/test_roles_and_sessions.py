@@ -130,6 +130,9 @@ def test_front_channel_logout_ends_the_sessions_of_that_sid_only(extra_app, brow
 
     wrong_issuer = browsers(server.base_url).get("/auth/front-channel-logout", params={"sid": sid, "iss": "https://x"})
     assert wrong_issuer.status_code == 200 and first.get("/me").status_code == 200
+    # An sid alone is shared with every app the user signed in to: it ends nothing.
+    browsers(server.base_url).get("/auth/front-channel-logout", params={"sid": sid})
+    assert first.get("/me").status_code == 200
 
     # The IdP loads it in an iframe, with no cookie of the user's.
     response = browsers(server.base_url).get("/auth/front-channel-logout", params={"sid": sid, "iss": iss})

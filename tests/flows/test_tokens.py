@@ -155,3 +155,39 @@ def test_tokens_never_reach_the_browser(private_entra_app, browsers):
         body = browser.get(path).text
         assert "eyJ" not in body
     assert all(len(c.value) < 200 and "eyJ" not in c.value for c in browser.client.cookies.jar)
+
+
+def test_signing_out_during_a_refresh_is_not_undone(private_entra_app, browsers):
+    """The refresh writes its token cache back after the sign-out ended the session: the
+    write must not bring the session back."""
+    import threading
+
+    entra, app = private_entra_app(SHORT_LIVED, routers=[token_router()])
+    browser = browsers(app.base_url)
+    browser.sign_in(BEN.username, BEN.password)
+    cookie, csrf = browser.session_cookie, browser.csrf_token()
+    wait_for_expiry()
+    entra.slow_token_endpoint(1.5)
+    outcome = {}
+    refreshing = threading.Thread(target=lambda: outcome.setdefault("r", browsers(app.base_url).client.get(
+        app.base_url + "/needs-token", cookies={"session": cookie})))
+    refreshing.start()
+    time.sleep(0.5)  # the refresh is now waiting on the IdP
+    assert browser.post("/auth/logout", data={"csrf_token": csrf}).status_code == 303
+    refreshing.join()
+    entra.slow_token_endpoint(0)
+    replay = browsers(app.base_url)
+    replay.client.cookies.set("session", cookie)
+    assert replay.get("/me").status_code == 401
+
+
+def test_the_apps_own_credential_failing_does_not_end_sessions():
+    from secure_auth.identity import classify_token_error
+
+    error = classify_token_error({"error": "invalid_client", "error_codes": [7000215]}, ["User.Read"])
+    assert error.kind == "unavailable"
+    assert classify_token_error({"error": "invalid_grant", "error_codes": [700082]}, []).kind == "reauthenticate"
+    consent = classify_token_error({"error": "invalid_grant", "error_codes": [65001], "suberror": "consent_required"}, ["x"])
+    assert consent.kind == "consent" and consent.scopes == ["x"]
+    claims = classify_token_error({"error": "interaction_required", "claims": '{"access_token":{}}'}, ["x"])
+    assert claims.kind == "consent" and claims.claims

@@ -202,3 +202,28 @@ def test_stores_fall_back_to_memory_and_recover(private_redis, monkeypatch):
         await client.aclose()
 
     run(scenario())
+
+
+def test_a_sign_out_during_an_outage_is_not_undone_when_redis_returns(private_redis, monkeypatch):
+    import secure_auth.redis_store as module
+
+    monkeypatch.setattr(module, "RETRY_AFTER_SECONDS", 0.2)
+
+    async def scenario():
+        client, store, _, health = await _stores(private_redis.url, "tomb:")
+        await store.set("kept-in-redis", {"v": 1}, ttl=60)
+        private_redis.stop()
+        await store.delete("kept-in-redis")  # the user signs out while Redis is away
+        assert await store.get("kept-in-redis") is None
+        private_redis.start()  # (a fresh, empty Redis here; the point is the replay)
+        await client.set("tomb:session:kept-in-redis", "{}")  # as if the old data came back
+        await asyncio.sleep(0.3)
+        assert await store.get("kept-in-redis") is None
+        assert await client.get("tomb:session:kept-in-redis") is None  # the delete was replayed
+        assert not health.degraded
+        # An update never recreates an ended session.
+        assert await store.replace("kept-in-redis", {"v": 2}, ttl=60) is False
+        assert await client.get("tomb:session:kept-in-redis") is None
+        await client.aclose()
+
+    run(scenario())

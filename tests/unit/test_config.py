@@ -119,6 +119,7 @@ RULES = [
     ),
     pytest.param({**PRODUCTION, "session_secret_key": "a" * 48}, "SESSION_SECRET_KEY", id="prod-key-no-variety"),
     pytest.param({**PRODUCTION, "trusted_hosts": "*"}, "TRUSTED_HOSTS", id="prod-any-host"),
+    pytest.param({**PRODUCTION, "forwarded_allow_ips": "*"}, "FORWARDED_ALLOW_IPS", id="prod-trust-any-proxy"),
     pytest.param(
         {**PRODUCTION, "entra_authority_host": "https://127.0.0.1:9443"}, "ENTRA_AUTHORITY_HOST", id="prod-loopback-idp"
     ),
