@@ -129,6 +129,7 @@ def create_secure_app(
         limiter=app.state.limiter,
         default_limits=settings.rate_limit_default,
         auth_limits=settings.rate_limit_auth,
+        api_limits=settings.rate_limit_api,
     )
     if settings.cors_origins:
         app.add_middleware(

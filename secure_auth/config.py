@@ -71,6 +71,7 @@ class Settings(BaseSettings):
 
     rate_limit_default: str = "200/day;50/hour"
     rate_limit_auth: str = "10/minute;40/hour"
+    rate_limit_api: str = "120/minute;3000/hour"
     rate_limit_storage_url: str = ""  # empty: the same place as SESSION_STORE_URL
     session_store_url: str = "memory://"
     web_concurrency: int = 1  # WEB_CONCURRENCY, as uvicorn and gunicorn read it
@@ -381,7 +382,11 @@ MIN_SECRET_KEY_BYTES = 32
 def _check_rate_limits(s: Settings) -> None:
     from limits import parse_many
 
-    for name, value in (("RATE_LIMIT_DEFAULT", s.rate_limit_default), ("RATE_LIMIT_AUTH", s.rate_limit_auth)):
+    for name, value in (
+        ("RATE_LIMIT_DEFAULT", s.rate_limit_default),
+        ("RATE_LIMIT_AUTH", s.rate_limit_auth),
+        ("RATE_LIMIT_API", s.rate_limit_api),
+    ):
         try:
             if not parse_many(value):
                 raise ValueError

@@ -3,7 +3,7 @@
 A pure ASGI middleware (no BaseHTTPMiddleware, no second routing pass): the bucket is
 chosen by path, so the check costs a dictionary lookup and a counter increment with
 the memory storage. /auth/login and /auth/callback share the stricter RATE_LIMIT_AUTH
-bucket; /health and static files are exempt. The client address is the connection's
+bucket, the API proxy has RATE_LIMIT_API; /health and static files are exempt. The client address is the connection's
 peer, or the forwarded one only when ProxyHeadersMiddleware trusted the peer
 (FORWARDED_ALLOW_IPS), so a forged X-Forwarded-For cannot dodge a limit.
 """
@@ -29,6 +29,7 @@ from secure_auth.rendering import error_response, request_id
 logger = logging.getLogger("secure_auth.ratelimit")
 STORAGE_RETRY_SECONDS = 5.0
 AUTH_PATHS = frozenset({"/auth/login", "/auth/callback"})
+API_PREFIX = "/api/proxy/"
 EXEMPT_PREFIXES = ("/static/", "/health")
 
 
@@ -43,11 +44,14 @@ def build_limiter(settings: Settings) -> Limiter:
 
 
 class RateLimitMiddleware:
-    def __init__(self, app: ASGIApp, *, limiter: Limiter, default_limits: str, auth_limits: str) -> None:
+    def __init__(
+        self, app: ASGIApp, *, limiter: Limiter, default_limits: str, auth_limits: str, api_limits: str
+    ) -> None:
         self.app = app
         self.limiter = limiter
         self.default: list[RateLimitItem] = parse_many(default_limits)
         self.auth: list[RateLimitItem] = parse_many(auth_limits)
+        self.api: list[RateLimitItem] = parse_many(api_limits)
         # A networked storage (Redis) blocks: keep it off the event loop.
         self.blocking = not type(limiter._storage).__name__.startswith("Memory")
         self.fallback: RateLimiter = FixedWindowRateLimiter(MemoryStorage())
@@ -82,7 +86,12 @@ class RateLimitMiddleware:
         if scope["type"] != "http" or path.startswith(EXEMPT_PREFIXES):
             await self.app(scope, receive, send)
             return
-        bucket, items = ("auth", self.auth) if path in AUTH_PATHS else ("default", self.default)
+        if path in AUTH_PATHS:
+            bucket, items = "auth", self.auth
+        elif path.startswith(API_PREFIX):
+            bucket, items = "api", self.api  # a page's script calls the API far more often
+        else:
+            bucket, items = "default", self.default
         key = client_address(scope)
         if self.blocking:
             retry_after = await run_in_threadpool(self._hit, bucket, items, key)

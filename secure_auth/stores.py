@@ -57,13 +57,15 @@ class SessionStore(Protocol):
     async def index_members(self, index: str, key: str) -> list[str]: ...
 
 
-def _purge_front(entries: OrderedDict[str, tuple[float, str]], now: float) -> None:
-    """Drop expired entries from the front; stop at the first live one."""
+def _purge_front(entries: OrderedDict[str, tuple[float, str]], now: float) -> list[str]:
+    """Drop expired entries from the front; stop at the first live one. Returns their keys."""
+    dropped = []
     while entries:
         expires_at, _ = next(iter(entries.values()))
         if expires_at > now:
-            return
-        entries.popitem(last=False)
+            break
+        dropped.append(entries.popitem(last=False)[0])
+    return dropped
 
 
 class MemoryStateStore:
@@ -112,6 +114,20 @@ class MemorySessionStore:
         self._clock = clock
         self._entries: OrderedDict[str, tuple[float, str]] = OrderedDict()
         self._indexes: dict[tuple[str, str], set[str]] = {}
+        self._memberships: dict[str, set[tuple[str, str]]] = {}  # session id -> its index keys
+
+    def _purge(self, now: float) -> None:
+        for session_id in _purge_front(self._entries, now):
+            self._forget(session_id)
+
+    def _forget(self, session_id: str) -> None:
+        """Drop an ended session from every index it was in (no stale members pile up)."""
+        for index_key in self._memberships.pop(session_id, ()):
+            members = self._indexes.get(index_key)
+            if members is not None:
+                members.discard(session_id)
+                if not members:
+                    del self._indexes[index_key]
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -119,21 +135,22 @@ class MemorySessionStore:
 
     async def get(self, session_id: str) -> dict[str, Any] | None:
         now = self._clock()
-        _purge_front(self._entries, now)
+        self._purge(now)
         entry = self._entries.get(session_id)
         if entry is None:
             return None
         if entry[0] <= now:
             del self._entries[session_id]
+            self._forget(session_id)
             return None
         return json.loads(entry[1])
 
     async def set(self, session_id: str, record: dict[str, Any], ttl: float) -> None:
         now = self._clock()
-        _purge_front(self._entries, now)
+        self._purge(now)
         self._entries.pop(session_id, None)
         while len(self._entries) >= self._max_entries:
-            self._entries.popitem(last=False)
+            self._forget(self._entries.popitem(last=False)[0])
             logger.warning("session store full (%d sessions): ended the least recently used", self._max_entries)
         self._entries[session_id] = (now + ttl, json.dumps(record))
 
@@ -146,13 +163,15 @@ class MemorySessionStore:
 
     async def delete(self, session_id: str) -> None:
         self._entries.pop(session_id, None)
+        self._forget(session_id)
 
     async def count(self) -> int:
-        _purge_front(self._entries, self._clock())
+        self._purge(self._clock())
         return len(self._entries)
 
     async def index_add(self, index: str, key: str, session_id: str) -> None:
         self._indexes.setdefault((index, key), set()).add(session_id)
+        self._memberships.setdefault(session_id, set()).add((index, key))
 
     async def index_remove(self, index: str, key: str, session_id: str) -> None:
         members = self._indexes.get((index, key))
@@ -160,6 +179,11 @@ class MemorySessionStore:
             members.discard(session_id)
             if not members:
                 del self._indexes[(index, key)]
+        memberships = self._memberships.get(session_id)
+        if memberships is not None:
+            memberships.discard((index, key))
+            if not memberships:
+                del self._memberships[session_id]
 
     async def index_members(self, index: str, key: str) -> list[str]:
         return sorted(self._indexes.get((index, key), ()))

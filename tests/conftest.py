@@ -123,6 +123,7 @@ def settings_for(kind: str, entra: LocalEntra, base_url: str, client_certificate
         # Tests sign in hundreds of times from 127.0.0.1; the rate-limit tests set their own.
         "rate_limit_default": "100000/minute",
         "rate_limit_auth": "100000/minute",
+        "rate_limit_api": "100000/minute",
     }
     if kind == "public":
         values["entra_client_id"] = PUBLIC_CLIENT_ID

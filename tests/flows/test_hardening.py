@@ -305,3 +305,12 @@ def test_whole_flow_leaks_nothing_to_logs_or_pages(app_servers, browsers, caplog
         for page in pages:
             assert secret not in page
     assert "eyJ" not in app_logs and not any("eyJ" in page for page in pages)
+
+
+def test_the_api_proxy_has_its_own_bucket(extra_app, browsers):
+    server = extra_app(rate_limit_api="2/minute", rate_limit_default="100/minute", api_base_url="https://127.0.0.1:9",
+                       api_scopes="api://x/access_as_user")
+    browser = browsers(server.base_url)
+    codes = [browser.get("/api/proxy/x", headers={"accept": "application/json"}).status_code for _ in range(3)]
+    assert codes == [401, 401, 429]  # signed out: 401 until the API bucket is spent
+    assert browser.get("/").status_code == 200

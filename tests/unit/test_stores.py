@@ -189,3 +189,19 @@ def test_session_values_are_copies(clock):
     second = asyncio.run(store.get("id1"))
     assert second == {"user": {"roles": ["Reader"]}, "extra": {}}
     assert first is not second
+
+
+def test_expired_sessions_leave_no_index_members_behind(clock):
+    store = MemorySessionStore(clock=clock)
+    asyncio.run(store.set("a", {"v": 1}, ttl=10))
+    asyncio.run(store.set("b", {"v": 2}, ttl=100))
+    for sid in ("a", "b"):
+        asyncio.run(store.index_add("user", "u1", sid))
+    asyncio.run(store.index_add("sid", "s1", "a"))
+    clock.advance(50)
+    asyncio.run(store.set("c", {"v": 3}, ttl=100))  # any write purges the expired front
+    assert asyncio.run(store.index_members("user", "u1")) == ["b"]
+    assert asyncio.run(store.index_members("sid", "s1")) == []
+    asyncio.run(store.delete("b"))
+    assert asyncio.run(store.index_members("user", "u1")) == []
+    assert store._indexes == {} and store._memberships == {}
