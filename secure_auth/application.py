@@ -24,7 +24,6 @@ from secure_auth.errors import install_error_handlers
 from secure_auth.hosts import HostCheckMiddleware
 from secure_auth.identity import IdentityClient, IdentityProviderUnavailable
 from secure_auth.outbound import outbound_client
-from secure_auth.logs import install_log_redaction
 from secure_auth.middleware import (
     RequestIdMiddleware,
     SecurityHeaders,
@@ -83,7 +82,6 @@ def create_secure_app(
     state_store: StateStore | None = None,
 ) -> FastAPI:
     services = build_services(settings, templates_dir=templates_dir, session_store=session_store, state_store=state_store)
-    install_log_redaction()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -78,9 +78,7 @@ async def csrf_guard(request: Request) -> None:
         value = form.get("csrf_token")
         supplied = value if isinstance(value, str) else None
     if not constant_time_equals(supplied, session.csrf_token):
-        reason = "missing_token" if not supplied else "wrong_token"
-        security_event("csrf_rejected", request_id(request), reason=reason, path=request.url.path)
-        raise CsrfRejected(reason)
+        _reject(request, "missing_token" if not supplied else "wrong_token")
 
 
 def _cross_site_reason(request: Request) -> str | None:
@@ -104,8 +102,12 @@ def reject_cross_site(request: Request) -> None:
     """The Origin / Sec-Fetch-Site half of the CSRF check."""
     reason = _cross_site_reason(request)
     if reason is not None:
-        security_event("csrf_rejected", request_id(request), reason=reason, path=request.url.path)
-        raise CsrfRejected(reason)
+        _reject(request, reason)
+
+
+def _reject(request: Request, reason: str) -> None:
+    security_event("csrf_rejected", request_id(request), reason=reason, path=request.url.path)
+    raise CsrfRejected(reason)
 
 
 def require_roles(*roles: str) -> Callable[..., Awaitable[Session]]:

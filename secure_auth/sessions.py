@@ -211,9 +211,6 @@ class SessionManager:
         else:
             await self.store.replace(session.id, session.to_record(), ttl)
 
-    async def destroy(self, session_id: str) -> None:
-        await self.store.delete(session_id)
-
     async def store_size(self) -> int:
         """How many sessions the store holds (for the active-sessions gauge)."""
         count = getattr(self.store, "count", None)

@@ -192,7 +192,6 @@ async def logout(request: Request, services: ServicesDep, session: MaybeSession)
     """Ends the session here and at the IdP. With the session already expired there is no
     CSRF token to check, but the IdP session may live on (a shared computer): still send
     the browser to the end-session endpoint (csrf_guard has checked the origin)."""
-    # The application-wide csrf_guard has checked the origin, and the token when signed in.
     if session is not None:
         await services.sessions.end(session)
         security_event("logout", request_id(request), oid=session.user.get("oid"))

@@ -255,17 +255,17 @@ def test_record_of_unknown_shape_is_discarded(manager, store):
 # ----- sign-out -----
 
 
-def test_destroy_makes_the_cookie_useless(manager):
+def test_end_makes_the_cookie_useless(manager):
     session = create(manager)
     cookie = manager.cookie_value(session)
     assert load(manager, cookie) is not None
-    asyncio.run(manager.destroy(session.id))
+    asyncio.run(manager.end(session))
     assert load(manager, cookie) is None  # replaying the cookie after sign-out
 
 
-def test_destroy_ends_only_that_session(manager):
+def test_end_ends_only_that_session(manager):
     first, second = create(manager), create(manager)
-    asyncio.run(manager.destroy(first.id))
+    asyncio.run(manager.end(first))
     assert load(manager, manager.cookie_value(second)) == second
 
 
