@@ -130,12 +130,12 @@ class RedisSessionStore(_Fallback):
         return f"{self.prefix}index:{index}:{key}"
 
     async def get(self, session_id: str) -> dict[str, Any] | None:
-        if session_id in self._pending_deletes:
+        if self._pending_deletes:  # sign-outs from an outage: replay them once Redis answers
             await self._try(self._flush_pending_deletes, _nothing)
+        if session_id in self._pending_deletes:
             return None
 
         async def from_redis() -> dict[str, Any] | None:
-            await self._flush_pending_deletes()
             raw = await self.client.get(self._key(session_id))
             if raw is None:
                 return await self.memory.get(session_id)
