@@ -7,8 +7,8 @@ from decimal import Decimal, DecimalException, DivisionByZero, InvalidOperation,
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from secure_auth.dependencies import require_user
-from secure_auth.rendering import render
+from secure_auth.web.dependencies import require_user
+from secure_auth.web.rendering import render
 
 router = APIRouter(prefix="/calculator", dependencies=[Depends(require_user)])
 

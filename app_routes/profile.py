@@ -3,14 +3,14 @@ server (the browser never sees the token)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from secure_auth.dependencies import require_user
-from secure_auth.graph import GraphError, my_profile
-from secure_auth.rendering import error_response, render
+from secure_auth.outbound.graph import GraphError
+from secure_auth.web.dependencies import CurrentUser, GraphDep
+from secure_auth.web.rendering import error_response, render
 
-router = APIRouter(prefix="/profile", dependencies=[Depends(require_user)])
+router = APIRouter(prefix="/profile")
 
 SHOWN_FIELDS = {
     "displayName": "Name",
@@ -24,10 +24,9 @@ SHOWN_FIELDS = {
 
 
 @router.get("")
-async def profile(request: Request) -> Response:
-    services = request.app.state.services
+async def profile(request: Request, session: CurrentUser, graph: GraphDep) -> Response:
     try:
-        me = await my_profile(services, request.state.session)
+        me = await graph.my_profile(session)
     except GraphError as exc:
         return error_response(
             request, 502, "Profile unavailable",

@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from local_entra import DEMO_USERS, ClientRegistration, DemoUser, LocalEntra, LocalEntraConfig  # noqa: E402
-from secure_auth.sessions import Session  # noqa: E402
-from secure_auth.stores import MemorySessionStore  # noqa: E402
+from secure_auth.sessions.model import Session  # noqa: E402
+from secure_auth.stores.memory import MemorySessionStore  # noqa: E402
 from tests.support.browser import Browser, hidden_inputs  # noqa: E402
 from tests.support.servers import free_port  # noqa: E402
 

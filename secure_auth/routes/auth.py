@@ -12,26 +12,23 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from secure_auth.aadsts import aadsts_code, explain
-from secure_auth.cookies import clear_session_cookie, set_flow_cookie, set_session_cookie
-from secure_auth.config import normalised_origin
-from secure_auth.crypto import random_token, sha256_hex
-from secure_auth.dependencies import current_session, get_services
-from secure_auth.events import security_event
-from secure_auth.graph import has_groups_overage, load_overage_groups
-from secure_auth.identity import SignInError, first_line
-from secure_auth.rendering import error_response, render, request_id
-from secure_auth.services import Services
-from secure_auth.stores import StateStoreFull
-from secure_auth.sessions import Session
-from secure_auth.validators import safe_next_path
+from secure_auth.config.origins import host_and_port
+from secure_auth.crypto.primitives import random_token, sha256_hex
+from secure_auth.identity.aadsts import aadsts_code, explain
+from secure_auth.identity.errors import SignInError, first_line
+from secure_auth.operations.events import security_event
+from secure_auth.outbound.graph import has_groups_overage
+from secure_auth.stores.base import StateStoreFull
+from secure_auth.validators.redirects import safe_next_path
+from secure_auth.web.cookies import clear_session_cookie, set_flow_cookie, set_session_cookie
+from secure_auth.web.dependencies import MaybeSession, ServicesDep
+from secure_auth.web.rendering import error_response, render, request_id
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -44,10 +41,6 @@ _NOT_THIS_BROWSER = (
     "This sign-in cannot be finished here: it has expired, was already used, or was started in "
     "another browser. Start again from the sign-in button."
 )
-
-ServicesDep = Annotated[Services, Depends(get_services)]
-MaybeSession = Annotated[Session | None, Depends(current_session)]
-
 
 @router.get("/login")
 async def login(
@@ -115,9 +108,8 @@ def flow_key(state: str, binding: str) -> str:
 
 
 def same_origin(request: Request, base_url: str) -> bool:
-    return normalised_origin(f"{request.url.scheme}://{request.url.netloc}").split("://", 1)[1] == (
-        base_url.split("://", 1)[1]
-    )
+    """Whether the request arrived under PUBLIC_BASE_URL's host and port (the flow cookie's)."""
+    return host_and_port(f"{request.url.scheme}://{request.url.netloc}") == host_and_port(base_url)
 
 
 @router.get("/callback")
@@ -172,7 +164,7 @@ async def callback(request: Request, services: ServicesDep, session: MaybeSessio
         user_agent=request.headers.get("user-agent", ""),
     )
     if has_groups_overage(result.claims):
-        await load_overage_groups(services, new_session, rid)
+        await services.graph.load_overage_groups(new_session, rid)
     security_event("login_succeeded", rid, oid=result.claims.get("oid"), tid=result.claims.get("tid"))
     response = RedirectResponse(safe_next_path(pending.get("next")), status_code=303)
     set_session_cookie(response, settings, services.sessions.cookie_value(new_session))
@@ -205,7 +197,7 @@ async def logout(request: Request, services: ServicesDep, session: MaybeSession)
 
 
 @router.get("/signed-out")
-async def signed_out(request: Request, services: ServicesDep, session: MaybeSession) -> Response:
+async def signed_out(request: Request, session: MaybeSession) -> Response:
     response = render(request, "logout.html", {"signed_out": session is None})
     return response
 

@@ -8,42 +8,33 @@ and then only to users holding DEBUG_INFO_ROLE. Secrets and tokens are shown red
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
 
-import requests
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from secure_auth.config import Settings
-from secure_auth.dependencies import current_session, get_services
-from secure_auth.doctor import Facts, run_checks
-from secure_auth.identity import IdentityClient, IdentityProviderUnavailable
-from secure_auth.rendering import render
-from secure_auth.services import Services
-from secure_auth.sessions import Session
+from secure_auth.operations.diagnostics import configuration_facts, idp_probe, provider_facts, session_facts
+from secure_auth.operations.doctor import Facts, run_checks
+from secure_auth.web.dependencies import MaybeSession, ServicesDep
+from secure_auth.web.rendering import render
 
 router = APIRouter()
-REDACTED = "set (redacted)"
 
 
 @router.get("/debug-info")
-async def debug_info(
-    request: Request,
-    services: Annotated[Services, Depends(get_services)],
-    session: Annotated[Session | None, Depends(current_session)],
-) -> Response:
+async def debug_info(request: Request, services: ServicesDep, session: MaybeSession) -> Response:
     settings = services.settings
     if not settings.show_debug_info:
         raise HTTPException(status_code=404)
     if settings.debug_info_role and (session is None or settings.debug_info_role not in session.roles):
         raise HTTPException(status_code=404)
-    provider = await run_in_threadpool(_provider_facts, services.identity)
-    idp = await run_in_threadpool(_idp_probe, services.identity)
+    provider = await run_in_threadpool(provider_facts, services.identity)
+    idp = await run_in_threadpool(idp_probe, services.identity)
     forwarded_proto = request.headers.get("x-forwarded-proto")
     session_cookie = request.cookies.get(settings.session_cookie_name, "")
+    arrived = f"{request.url.scheme}://{request.url.netloc}"
     facts = Facts(
-        request_origin=f"{request.url.scheme}://{request.url.netloc}",
+        request_origin=arrived,
         peer_is_trusted_proxy=forwarded_proto is not None and request.url.scheme == forwarded_proto,
         forwarded_proto=forwarded_proto,
         cookie_header_bytes=len(request.headers.get("cookie", "")),
@@ -60,88 +51,9 @@ async def debug_info(
             "provider": provider,
             "session_facts": session_facts(session),
             "request_facts": {
-                "Arrived as": f"{request.url.scheme}://{request.url.netloc}",
+                "Arrived as": arrived,
                 "Redirect URI sent to the IdP": settings.redirect_uri,
                 "Client address": request.client.host if request.client else "unknown",
             },
         },
     )
-
-
-def configuration_facts(settings: Settings) -> dict[str, Any]:
-    return {
-        "Flow": f"authorization code + PKCE (S256), {settings.client_kind}",
-        "ENTRA_CLIENT_ID": settings.entra_client_id,
-        "ENTRA_TENANT_ID": settings.entra_tenant_id or "(not set)",
-        "ENTRA_AUTHORITY_HOST": settings.entra_authority_host,
-        "ENTRA_OIDC_AUTHORITY": settings.entra_oidc_authority or "(not set)",
-        "Authority given to MSAL": settings.authority,
-        "Instance discovery": "on" if settings.instance_discovery else "off",
-        "ENTRA_CLIENT_SECRET": REDACTED if settings.entra_client_secret else "(not set)",
-        "ENTRA_CLIENT_CERTIFICATE": str(settings.entra_client_certificate or "(not set)"),
-        "ENTRA_SCOPES": " ".join(settings.scopes) or "(none beyond openid profile offline_access)",
-        "ENTRA_ALLOWED_TENANTS": ", ".join(sorted(settings.allowed_tenants)) or "(any the issuer allows)",
-        "ENTRA_CA_BUNDLE": str(settings.entra_ca_bundle or "(public roots only)"),
-        "PUBLIC_BASE_URL": settings.base_url,
-        "Redirect URI": settings.redirect_uri,
-        "Post-logout redirect URI": settings.post_logout_redirect_uri,
-        "APP_ENV": settings.app_env,
-        "SESSION_SECRET_KEY": REDACTED if settings.session_secret_key else "(generated per process)",
-        "SESSION_IDLE_TIMEOUT": f"{settings.session_idle_timeout} s",
-        "SESSION_ABSOLUTE_TIMEOUT": f"{settings.session_absolute_timeout} s",
-        "TRUSTED_HOSTS": ", ".join(settings.trusted_host_list),
-        "Session cookie": f"{settings.session_cookie_name} (HttpOnly, SameSite=Lax"
-        + (", Secure)" if settings.uses_https else ")"),
-    }
-
-
-def _provider_facts(identity: IdentityClient) -> dict[str, Any]:
-    try:
-        metadata = identity.metadata()
-    except IdentityProviderUnavailable as exc:
-        return {"Discovery": f"unavailable ({exc})"}
-    facts: dict[str, Any] = {
-        "Discovery document": identity.settings.discovery_url,
-        "Issuer": metadata.issuer,
-        "Authorization endpoint": metadata.authorization_endpoint,
-        "Token endpoint": metadata.token_endpoint,
-        "JWKS": metadata.jwks_uri,
-        "End-session endpoint": metadata.end_session_endpoint or "(none: sign-out ends the local session only)",
-    }
-    try:
-        identity.keys.warm()
-        facts["Signing keys"] = ", ".join(identity.keys.key_ids) or "(none)"
-    except IdentityProviderUnavailable as exc:
-        facts["Signing keys"] = f"unavailable ({exc})"
-    return facts
-
-
-def _idp_probe(identity: IdentityClient) -> dict[str, Any]:
-    """A fresh discovery request (for the IdP's clock) and the cached keys."""
-    try:
-        response = identity.http.get_fresh(identity.settings.discovery_url)
-        response.raise_for_status()
-        issuer = response.json().get("issuer")
-        identity.keys.warm()
-        return {"idp_issuer": issuer if isinstance(issuer, str) else None, "idp_date": response.headers.get("date"),
-                "signing_keys": len(identity.keys.key_ids)}
-    except (requests.RequestException, ValueError, IdentityProviderUnavailable) as exc:
-        return {"idp_issuer": None, "idp_error": type(exc).__name__}
-
-
-def session_facts(session: Session | None) -> dict[str, Any]:
-    if session is None:
-        return {"Signed in": "no"}
-    now = time.time()
-    return {
-        "Signed in": "yes",
-        "Name": session.user.get("name", ""),
-        "Username": session.user.get("preferred_username", ""),
-        "Object id (oid)": session.user.get("oid", ""),
-        "Tenant (tid)": session.user.get("tid", ""),
-        "Roles": ", ".join(session.roles) or "(none)",
-        "Session age": f"{int(now - session.created_at)} s",
-        "Last seen": f"{int(now - session.last_seen)} s ago",
-        "Token cache": f"{len(session.token_cache)} bytes on the server ({REDACTED})" if session.token_cache else "empty",
-        "CSRF token": REDACTED,
-    }

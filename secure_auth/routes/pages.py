@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from secure_auth.dependencies import current_session
-from secure_auth.rendering import render
-from secure_auth.sessions import Session
-from secure_auth.validators import safe_next_path
+from secure_auth.validators.redirects import safe_next_path
+from secure_auth.web.dependencies import MaybeSession
+from secure_auth.web.rendering import render
 
 router = APIRouter()
-MaybeSession = Annotated[Session | None, Depends(current_session)]
 
 
 @router.get("/")
-async def home(request: Request, session: MaybeSession) -> Response:
+async def home(request: Request) -> Response:
     return render(request, "index.html")
 
 
 @router.get("/login")
-async def login_page(request: Request, session: MaybeSession, next: str | None = None) -> Response:
+async def login_page(request: Request, next: str | None = None) -> Response:
     return render(request, "login.html", {"next": safe_next_path(next)})
 
 

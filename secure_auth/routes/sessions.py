@@ -9,19 +9,17 @@ from __future__ import annotations
 import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from secure_auth.cookies import clear_session_cookie
-from secure_auth.crypto import sha256_hex
-from secure_auth.dependencies import CurrentUser, get_services
-from secure_auth.events import security_event
-from secure_auth.rendering import error_response, render, request_id
-from secure_auth.services import Services
-from secure_auth.sessions import Session
+from secure_auth.crypto.primitives import sha256_hex
+from secure_auth.operations.events import security_event
+from secure_auth.sessions.model import Session
+from secure_auth.web.cookies import clear_session_cookie
+from secure_auth.web.dependencies import CurrentUser, ServicesDep
+from secure_auth.web.rendering import error_response, render, request_id
 
 router = APIRouter(prefix="/sessions")
-ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 def handle_of(session: Session) -> str:

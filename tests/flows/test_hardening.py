@@ -13,8 +13,8 @@ import pytest
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from secure_auth.dependencies import require_user
-from secure_auth.logs import JsonFormatter
+from secure_auth.web.dependencies import require_user
+from secure_auth.operations.logs import JsonFormatter
 from tests.conftest import ADELE, BEN, CLIENT_SECRET
 
 BASE_HEADERS = (

@@ -8,7 +8,8 @@ import logging
 import pytest
 
 from secure_auth.config import load_settings
-from secure_auth.identity import IdentityClient, IdentityProviderUnavailable
+from secure_auth.identity.client import IdentityClient
+from secure_auth.identity.errors import IdentityProviderUnavailable
 from tests.conftest import ADELE, BEN, CLIENT_SECRET
 
 SECURITY_HEADERS = (

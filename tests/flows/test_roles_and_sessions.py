@@ -8,7 +8,7 @@ import re
 
 from fastapi import APIRouter, Depends
 
-from secure_auth.dependencies import require_any_role
+from secure_auth.web.dependencies import require_any_role
 from tests.conftest import ADELE, BEN
 from tests.support.browser import hidden_inputs
 

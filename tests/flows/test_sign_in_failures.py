@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from secure_auth.stores import MemoryStateStore
+from secure_auth.stores.memory import MemoryStateStore
 from tests.conftest import ADELE, BEN, GUEST
 from tests.support.browser import Callback
 

@@ -14,8 +14,8 @@ import time
 import pytest
 from fastapi import APIRouter, Depends
 
-from secure_auth.crypto import sha256_hex
-from secure_auth.tokens import access_token_for
+from secure_auth.crypto.primitives import sha256_hex
+from secure_auth.web.dependencies import access_token_for
 from tests.conftest import ADELE, BEN
 
 SHORT_LIVED = {"access_token_lifetime": 302}
@@ -182,7 +182,7 @@ def test_signing_out_during_a_refresh_is_not_undone(private_entra_app, browsers)
 
 
 def test_the_apps_own_credential_failing_does_not_end_sessions():
-    from secure_auth.identity import classify_token_error
+    from secure_auth.identity.errors import classify_token_error
 
     error = classify_token_error({"error": "invalid_client", "error_codes": [7000215]}, ["User.Read"])
     assert error.kind == "unavailable"

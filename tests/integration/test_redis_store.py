@@ -18,8 +18,8 @@ import uuid
 import pytest
 import redis as sync_redis
 
-from secure_auth.redis_store import RedisHealth, RedisSessionStore, RedisStateStore, connect
-from secure_auth.sessions import SessionManager
+from secure_auth.stores.redis_backend import RedisHealth, RedisSessionStore, RedisStateStore, connect
+from secure_auth.sessions.manager import SessionManager
 from tests.support.servers import free_port
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -179,7 +179,7 @@ def private_redis():
 
 
 def test_stores_fall_back_to_memory_and_recover(private_redis, monkeypatch):
-    import secure_auth.redis_store as module
+    import secure_auth.stores.redis_backend as module
 
     monkeypatch.setattr(module, "RETRY_AFTER_SECONDS", 0.2)
 
@@ -205,7 +205,7 @@ def test_stores_fall_back_to_memory_and_recover(private_redis, monkeypatch):
 
 
 def test_a_sign_out_during_an_outage_is_not_undone_when_redis_returns(private_redis, monkeypatch):
-    import secure_auth.redis_store as module
+    import secure_auth.stores.redis_backend as module
 
     monkeypatch.setattr(module, "RETRY_AFTER_SECONDS", 0.2)
 

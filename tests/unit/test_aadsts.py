@@ -2,7 +2,7 @@
 
 import pytest
 
-from secure_auth.aadsts import aadsts_code, explain
+from secure_auth.identity.aadsts import aadsts_code, explain
 
 COMMONEST = (50011, 50076, 65001, 7000215, 7000218, 9002327, 501481, 54005, 70008, 700082)
 

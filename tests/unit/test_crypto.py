@@ -1,4 +1,4 @@
-"""secure_auth.crypto: PKCE, digests, comparisons, random tokens, certificate credentials."""
+"""secure_auth.crypto: digests, comparisons, random tokens, certificate credentials."""
 
 from __future__ import annotations
 
@@ -10,34 +10,17 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.support.certs import self_signed
-from secure_auth.crypto import (
-    b64url,
-    certificate_credential,
-    constant_time_equals,
-    pkce_challenge,
-    random_token,
-    sha256_hex,
-)
+from local_entra.token_endpoint import s256
+from secure_auth.crypto.certificates import certificate_credential
+from secure_auth.crypto.primitives import constant_time_equals, random_token, sha256_hex
 
 
-def test_pkce_challenge_matches_rfc7636_appendix_b():
-    assert pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk") == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-
-
-def test_pkce_challenge_is_unpadded_base64url_of_32_bytes():
-    challenge = pkce_challenge(random_token(32))
+def test_the_stand_ins_pkce_check_matches_rfc7636_appendix_b():
+    # MSAL makes the challenge; local_entra checks it the way Entra does (RFC 7636 S256).
+    assert s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk") == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+    challenge = s256(random_token(32))
     assert len(challenge) == 43
     assert re.fullmatch(r"[A-Za-z0-9_-]+", challenge)
-
-
-def test_pkce_challenge_refuses_non_ascii_verifier():
-    with pytest.raises(UnicodeEncodeError):
-        pkce_challenge("vérifier")
-
-
-def test_b64url_strips_padding_and_uses_url_alphabet():
-    assert b64url(b"\xfb\xff") == "-_8"
-    assert b64url(b"") == ""
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,9 @@ import time
 import pytest
 from pydantic import SecretStr
 
-from secure_auth import doctor
+from secure_auth.operations import doctor
 from secure_auth.config import Settings
-from secure_auth.doctor import OK, PROBLEM, WARNING, Facts
+from secure_auth.operations.doctor import OK, PROBLEM, WARNING, Facts
 
 BASE = {"entra_client_id": "cid", "entra_tenant_id": "contoso.onmicrosoft.com", "trusted_hosts": "*"}
 

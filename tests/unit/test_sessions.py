@@ -7,14 +7,9 @@ from typing import Any
 
 import pytest
 
-from secure_auth.sessions import (
-    KEPT_CLAIMS,
-    MAX_COOKIE_VALUE_LENGTH,
-    TOUCH_INTERVAL_SECONDS,
-    Session,
-    SessionManager,
-)
-from secure_auth.stores import MemorySessionStore
+from secure_auth.sessions.manager import MAX_COOKIE_VALUE_LENGTH, TOUCH_INTERVAL_SECONDS, SessionManager
+from secure_auth.sessions.model import KEPT_CLAIMS, Session
+from secure_auth.stores.memory import MemorySessionStore
 
 SECRET = "unit-test-session-secret-" + "k" * 32
 IDLE = 300

@@ -8,9 +8,10 @@ import json
 import jwt
 import pytest
 
-from secure_auth import identity
-from secure_auth.identity import IdentityProviderUnavailable, SigningKeys
-from secure_auth.validators import UnknownSigningKey
+from secure_auth.identity import keys as identity
+from secure_auth.identity.errors import IdentityProviderUnavailable
+from secure_auth.identity.keys import SigningKeys
+from secure_auth.validators.id_token import UnknownSigningKey
 from tests.support.certs import new_rsa_key
 
 

@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from secure_auth.stores import MemorySessionStore, MemoryStateStore, StateStoreFull
+from secure_auth.stores.base import StateStoreFull
+from secure_auth.stores.memory import MemorySessionStore, MemoryStateStore
 
 FLOW = {"state": "s1", "code_verifier": "v" * 43, "nonce": "n1", "next": "/calculator"}
 

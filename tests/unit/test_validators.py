@@ -14,15 +14,15 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from secure_auth.validators import (
+from secure_auth.validators.id_token import (
     DEFAULT_LEEWAY_SECONDS,
     IssuerPolicy,
     TokenValidationError,
     UnknownSigningKey,
     check_lifetime,
-    safe_next_path,
     validate_id_token,
 )
+from secure_auth.validators.redirects import safe_next_path
 
 CLIENT_ID = "6f1c2a9e-0000-4c1d-9a8b-123456789abc"
 OTHER_CLIENT_ID = "0b7e3f10-ffff-4c1d-9a8b-cba987654321"

@@ -1,0 +1,1 @@
+"""Cryptographic helpers: random values, digests, comparisons, certificate credentials."""

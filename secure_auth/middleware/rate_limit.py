@@ -1,0 +1,118 @@
+"""Rate limits per client address, with slowapi's limiter and storage backends.
+
+A pure ASGI middleware (no BaseHTTPMiddleware, no second routing pass): the bucket is
+chosen by path, so the check costs a dictionary lookup and a counter increment with
+the memory storage. /auth/login and /auth/callback share the stricter RATE_LIMIT_AUTH
+bucket, the API proxy has RATE_LIMIT_API; /health and static files are exempt. The client address is the connection's
+peer, or the forwarded one only when ProxyHeadersMiddleware trusted the peer
+(FORWARDED_ALLOW_IPS), so a forged X-Forwarded-For cannot dodge a limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import FixedWindowRateLimiter, RateLimiter
+from slowapi import Limiter
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from secure_auth.config import Settings
+from secure_auth.middleware.request_context import client_address
+from secure_auth.operations.events import security_event
+from secure_auth.outbound.proxy_rules import PROXY_PREFIX
+from secure_auth.web.context import context_of
+from secure_auth.web.rendering import Refuse
+
+logger = logging.getLogger("secure_auth.ratelimit")
+STORAGE_RETRY_SECONDS = 5.0
+AUTH_PATHS = frozenset({"/auth/login", "/auth/callback"})
+EXEMPT_PREFIXES = ("/static/", "/health")
+
+
+def _limit_key(request: Request) -> str:
+    return client_address(request.scope)
+
+
+def build_limiter(settings: Settings) -> Limiter:
+    return Limiter(key_func=_limit_key, storage_uri=settings.rate_limit_storage, strategy="fixed-window")
+
+
+class RateLimitMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limiter: Limiter,
+        default_limits: str,
+        auth_limits: str,
+        api_limits: str,
+        refuse: Refuse,
+    ) -> None:
+        self.app = app
+        self.limiter = limiter
+        self.default: list[RateLimitItem] = parse_many(default_limits)
+        self.auth: list[RateLimitItem] = parse_many(auth_limits)
+        self.api: list[RateLimitItem] = parse_many(api_limits)
+        self.refuse = refuse
+        # A networked storage (Redis) blocks: keep it off the event loop. slowapi's public
+        # `limiter` is the limits strategy, whose `storage` is public too.
+        self.blocking = not isinstance(limiter.limiter.storage, MemoryStorage)
+        self.fallback: RateLimiter = FixedWindowRateLimiter(MemoryStorage())
+        self._storage_down_until = 0.0
+
+    def _strategy(self) -> RateLimiter:
+        if self._storage_down_until > time.monotonic():
+            return self.fallback
+        return self.limiter.limiter
+
+    def _hit(self, bucket: str, items: list[RateLimitItem], key: str) -> int | None:
+        """Count the request; return seconds to wait when a limit is exceeded. A storage
+        that cannot be reached (Redis down) gives way to per-process counters for a while."""
+        try:
+            return self._count(self._strategy(), bucket, items, key)
+        except Exception as exc:  # the storage's own errors (redis, memcached, ...)
+            if self._storage_down_until <= time.monotonic():
+                logger.error("rate-limit storage unreachable (%s): counting in this process for now", type(exc).__name__)
+            self._storage_down_until = time.monotonic() + STORAGE_RETRY_SECONDS
+            return self._count(self.fallback, bucket, items, key)
+
+    @staticmethod
+    def _count(strategy: RateLimiter, bucket: str, items: list[RateLimitItem], key: str) -> int | None:
+        exceeded = [item for item in items if not strategy.hit(item, bucket, key)]
+        if not exceeded:
+            return None
+        resets = [strategy.get_window_stats(item, bucket, key).reset_time for item in exceeded]
+        return max(1, math.ceil(max(resets) - time.time()))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or path.startswith(EXEMPT_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        if path in AUTH_PATHS:
+            bucket, items = "auth", self.auth
+        elif path.startswith(PROXY_PREFIX):
+            bucket, items = "api", self.api  # a page's script calls the API far more often
+        else:
+            bucket, items = "default", self.default
+        context = context_of(scope)
+        key = context.client_ip if context is not None else client_address(scope)
+        if self.blocking:
+            retry_after = await run_in_threadpool(self._hit, bucket, items, key)
+        else:
+            retry_after = self._hit(bucket, items, key)
+        if retry_after is None:
+            await self.app(scope, receive, send)
+            return
+        security_event("rate_limited", context.request_id if context else None, bucket=bucket, client=key, path=path)
+        response = await self.refuse(
+            scope, 429, "rate_limited", title="Too many requests",
+            message=f"Too many requests. Try again in {retry_after} seconds.", headers={"retry-after": str(retry_after)},
+        )
+        await response(scope, receive, send)

@@ -1,0 +1,20 @@
+"""Resolves the signed-in session once per request, before any route runs (as Starlette's
+own session middleware does): the route, its dependencies and its error pages all read
+the same answer from the request context."""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from secure_auth.web.context import SessionResolver
+
+
+class SessionMiddleware:
+    def __init__(self, app: ASGIApp, *, resolver: SessionResolver) -> None:
+        self.app = app
+        self.resolver = resolver
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self.resolver.resolve(scope)
+        await self.app(scope, receive, send)

@@ -1,0 +1,1 @@
+"""Running it: security events, metrics, logging, readiness, and the doctor behind /debug-info."""

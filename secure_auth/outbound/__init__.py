@@ -1,0 +1,1 @@
+"""Calls on the user's behalf: the outbound HTTP clients, Microsoft Graph, and the API proxy's rules."""

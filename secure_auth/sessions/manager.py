@@ -1,0 +1,173 @@
+"""Server-side sessions behind an opaque, signed session id.
+
+The browser's cookie holds only `<random id>.<signature>` (under 100 bytes): no token,
+no claim. Everything else lives in the SessionStore.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Callable
+
+from itsdangerous import BadSignature, Signer
+
+from secure_auth.crypto.primitives import random_token
+from secure_auth.sessions.model import Session, browser_family, kept_claims
+from secure_auth.stores.base import SessionStore
+
+logger = logging.getLogger("secure_auth.sessions")
+
+# last_seen is written back at most this often, so an ordinary page view does not write;
+# the idle timeout may therefore end a session up to this much early, never late.
+TOUCH_INTERVAL_SECONDS = 60
+MAX_COOKIE_VALUE_LENGTH = 200
+
+
+class SessionManager:
+    """Creates, loads, touches and ends sessions; enforces idle and absolute timeouts."""
+
+    def __init__(
+        self,
+        store: SessionStore,
+        *,
+        secret_key: str,
+        idle_timeout: int,
+        absolute_timeout: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self._signer = Signer(secret_key, salt="secure_auth.session-id")
+        self.idle_timeout = idle_timeout
+        self.absolute_timeout = absolute_timeout
+        self._clock = clock
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    # ----- cookie <-> id -----
+
+    def cookie_value(self, session: Session) -> str:
+        return self._signer.sign(session.id).decode("ascii")
+
+    def session_id_from_cookie(self, value: str | None) -> str | None:
+        if not value or len(value) > MAX_COOKIE_VALUE_LENGTH:
+            return None
+        try:
+            return self._signer.unsign(value).decode("ascii")
+        except (BadSignature, UnicodeDecodeError):
+            return None
+
+    # ----- lifecycle -----
+
+    async def create(
+        self, *, claims: dict[str, Any], token_cache: str = "", client_ip: str = "", user_agent: str = ""
+    ) -> Session:
+        """A brand-new session id at every sign-in (never reuse one from before)."""
+        now = self._clock()
+        session = Session(
+            id=random_token(32),
+            user=kept_claims(claims),
+            csrf_token=random_token(32),
+            created_at=now,
+            last_seen=now,
+            token_cache=token_cache,
+            client_ip=client_ip[:64],
+            browser=browser_family(user_agent),
+        )
+        await self.save(session, create=True)
+        await self.store.index_add("user", session.user_key, session.id)
+        if isinstance(session.user.get("sid"), str):
+            await self.store.index_add("sid", session.user["sid"], session.id)
+        return session
+
+    async def _read(self, session_id: str) -> Session | None:
+        record = await self.store.get(session_id)
+        if record is None:
+            return None
+        try:
+            return Session.from_record(session_id, record)
+        except TypeError:
+            logger.warning("discarding a session record of an unknown shape")
+            await self.store.delete(session_id)
+            return None
+
+    async def get(self, session_id: str) -> Session | None:
+        """The stored session by id, without touching it (None when ended or expired)."""
+        session = await self._read(session_id)
+        return None if session is None or self.expired(session, self._clock()) else session
+
+    async def end(self, session: Session) -> None:
+        """End a session and drop it from the indexes."""
+        await self.store.delete(session.id)
+        await self.store.index_remove("user", session.user_key, session.id)
+        if isinstance(session.user.get("sid"), str):
+            await self.store.index_remove("sid", session.user["sid"], session.id)
+
+    async def sessions_in(self, index: str, key: str) -> list[Session]:
+        """Live sessions in an index; members whose session is gone are dropped."""
+        sessions = []
+        for session_id in await self.store.index_members(index, key):
+            session = await self.get(session_id)
+            if session is None:
+                await self.store.index_remove(index, key, session_id)
+            else:
+                sessions.append(session)
+        return sessions
+
+    async def load(self, cookie_value: str | None, on_expired: Callable[[], None] | None = None) -> Session | None:
+        """The live session for this cookie, or None (unsigned, unknown, ended or expired).
+        `on_expired` is called when an existing session has just timed out."""
+        session_id = self.session_id_from_cookie(cookie_value)
+        if session_id is None:
+            return None
+        session = await self._read(session_id)
+        if session is None:
+            return None
+        now = self._clock()
+        if self.expired(session, now):
+            await self.store.delete(session_id)
+            if on_expired is not None:
+                on_expired()
+            return None
+        if now - session.last_seen >= TOUCH_INTERVAL_SECONDS:
+            session.last_seen = now
+            await self.save(session)
+        return session
+
+    def expired(self, session: Session, now: float) -> bool:
+        return (
+            now >= session.created_at + self.absolute_timeout
+            or now >= session.last_seen + self.idle_timeout
+        )
+
+    async def save(self, session: Session, *, create: bool = False) -> None:
+        """Write the session back. Only `create` may bring a record into existence: an
+        update (a touch, a refreshed token cache) never revives a session that was ended
+        while the request was under way, say by a sign-out during a token refresh."""
+        remaining = session.created_at + self.absolute_timeout - self._clock()
+        ttl = min(session.last_seen + self.idle_timeout - self._clock(), remaining)
+        if ttl <= 0:
+            await self.store.delete(session.id)
+            return
+        if create:
+            await self.store.set(session.id, session.to_record(), ttl)
+        else:
+            await self.store.replace(session.id, session.to_record(), ttl)
+
+    async def store_size(self) -> int:
+        """How many sessions the store holds (for the active-sessions gauge)."""
+        return await self.store.count()
+
+    @asynccontextmanager
+    async def lock(self, session_id: str) -> AsyncIterator[None]:
+        """Serialise read-modify-write sequences on one session: within this process, and
+        across processes when the store's lock spans them (Redis)."""
+        lock = self._locks.get(session_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[session_id] = lock
+        async with lock:
+            async with self.store.lock(f"session:{session_id}"):
+                yield

@@ -1,0 +1,62 @@
+"""A signed-in session as the server keeps it: who, since when, and the token cache."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# Claims kept from the id_token: enough to show who is signed in and to authorize,
+# small enough that a record stays a few kilobytes.
+KEPT_CLAIMS = ("name", "preferred_username", "email", "oid", "sub", "tid", "iss", "roles", "groups", "login_hint", "sid")
+
+
+@dataclass
+class Session:
+    id: str
+    user: dict[str, Any]
+    csrf_token: str
+    created_at: float
+    last_seen: float
+    token_cache: str = ""
+    client_ip: str = ""
+    browser: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def user_key(self) -> str:
+        return user_key(self.user)
+
+    @property
+    def roles(self) -> list[str]:
+        roles = self.user.get("roles") or []
+        return [r for r in roles if isinstance(r, str)]
+
+    def to_record(self) -> dict[str, Any]:
+        record = asdict(self)
+        del record["id"]
+        return record
+
+    @classmethod
+    def from_record(cls, session_id: str, record: dict[str, Any]) -> "Session":
+        return cls(id=session_id, **record)
+
+
+def kept_claims(claims: dict[str, Any]) -> dict[str, Any]:
+    return {name: claims[name] for name in KEPT_CLAIMS if name in claims}
+
+
+def user_key(user: dict[str, Any]) -> str:
+    """One person across sessions: tenant and object id (or issuer and subject)."""
+    if user.get("oid"):
+        return f"{user.get('tid', '')}:{user['oid']}"
+    return f"{user.get('iss', '')}|{user.get('sub', '')}"
+
+
+def browser_family(user_agent: str) -> str:
+    """A coarse, non-identifying label for the sessions page."""
+    ua = user_agent or ""
+    for marker, name in (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
+                         ("Chromium/", "Chromium"), ("Safari/", "Safari"), ("python-httpx", "httpx"), ("curl/", "curl")):
+        if marker in ua:
+            return name
+    return "Other"

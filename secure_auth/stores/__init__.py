@@ -1,0 +1,1 @@
+"""Where sessions and pending sign-ins live: the store interfaces, memory and Redis."""

@@ -1,0 +1,74 @@
+"""What every store backend offers: the interfaces the sessions and sign-in code rely on.
+
+Two protocols, so a networked backend (Redis) replaces the in-memory one without
+touching a caller. Values are JSON-serialisable dicts. They know nothing about HTTP.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Callable, Protocol
+
+Clock = Callable[[], float]
+FLOW_LIFETIME_SECONDS = 600
+
+
+class StateStoreFull(Exception):
+    """No room for another pending sign-in; the ones in progress are kept."""
+
+
+class StateStore(Protocol):
+    """Pending sign-ins by key: single use, short lived."""
+
+    async def put(self, key: str, flow: dict[str, Any]) -> None:
+        """Keep `flow` under `key`; raise StateStoreFull rather than drop others' flows."""
+        ...
+
+    async def take(self, key: str) -> dict[str, Any] | None:
+        """Remove and return the flow under `key`; None when unknown, taken or expired."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections (at shut-down)."""
+        ...
+
+
+class SessionStore(Protocol):
+    """Session records by id, with expiry, secondary indexes and a lock."""
+
+    backend: str  # "memory" or "redis": what readiness and the doctor report
+
+    async def get(self, session_id: str) -> dict[str, Any] | None: ...
+
+    async def set(self, session_id: str, record: dict[str, Any], ttl: float) -> None: ...
+
+    async def replace(self, session_id: str, record: dict[str, Any], ttl: float) -> bool:
+        """Like set, but only when the session still exists (never recreates an ended one)."""
+        ...
+
+    async def delete(self, session_id: str) -> None: ...
+
+    # Secondary indexes: a user's sessions ("user"), the sessions of an Entra sid ("sid").
+    # Members may outlive their session; readers drop the ones that no longer exist.
+
+    async def index_add(self, index: str, key: str, session_id: str) -> None: ...
+
+    async def index_remove(self, index: str, key: str, session_id: str) -> None: ...
+
+    async def index_members(self, index: str, key: str) -> list[str]: ...
+
+    async def count(self) -> int:
+        """How many sessions the store holds (bounded work)."""
+        ...
+
+    def lock(self, name: str) -> AbstractAsyncContextManager[None]:
+        """A lock held across every process sharing the store (a no-op for one process)."""
+        ...
+
+    async def ping(self) -> bool:
+        """Whether the backend answers right now (readiness); never raises."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections (at shut-down)."""
+        ...

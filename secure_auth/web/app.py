@@ -1,0 +1,152 @@
+"""The app factory: builds the core services, then wraps them in the web layer (middleware,
+error pages, routes). Feature routers are added by the caller (app.py at the project
+root): secure_auth never imports them.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import AsyncIterator, Iterable
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware.cors import CORSMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+from secure_auth.config import Settings
+from secure_auth.identity.client import IdentityClient
+from secure_auth.identity.errors import IdentityProviderUnavailable
+from secure_auth.middleware.host_check import HostCheckMiddleware
+from secure_auth.middleware.rate_limit import RateLimitMiddleware, build_limiter
+from secure_auth.middleware.request_context import RequestContextMiddleware
+from secure_auth.middleware.security_headers import SecurityHeaders, SecurityHeadersMiddleware
+from secure_auth.middleware.session import SessionMiddleware
+from secure_auth.operations.readiness import Readiness
+from secure_auth.outbound.clients import OutboundClients
+from secure_auth.outbound.graph import GraphClient
+from secure_auth.routes import api_proxy, auth, debug, health, pages, sessions
+from secure_auth.sessions.manager import SessionManager
+from secure_auth.stores.base import SessionStore, StateStore
+from secure_auth.stores.factory import open_stores
+from secure_auth.tokens.service import TokenService
+from secure_auth.web.context import SessionResolver
+from secure_auth.web.csrf import csrf_guard
+from secure_auth.web.errors import install_error_handlers
+from secure_auth.web.rendering import Refusals, Renderer
+from secure_auth.web.services import Services
+
+logger = logging.getLogger("secure_auth")
+
+
+def build_services(
+    settings: Settings, *, session_store: SessionStore | None = None, state_store: StateStore | None = None
+) -> Services:
+    """The core, which knows nothing of the web: identity, stores, sessions, tokens, Graph."""
+    identity = IdentityClient(settings)
+    stores = open_stores(settings, sessions=session_store, flows=state_store)
+    session_manager = SessionManager(
+        stores.sessions,
+        secret_key=settings.secret_key,
+        idle_timeout=settings.session_idle_timeout,
+        absolute_timeout=settings.session_absolute_timeout,
+    )
+    tokens = TokenService(identity, session_manager)
+    outbound = OutboundClients(settings, identity.http.verify)
+    return Services(
+        settings=settings,
+        identity=identity,
+        stores=stores,
+        sessions=session_manager,
+        state_store=stores.flows,
+        tokens=tokens,
+        outbound=outbound,
+        graph=GraphClient(settings.graph_base_url, outbound, tokens, session_manager),
+        readiness=Readiness(stores.sessions, identity),
+    )
+
+
+def create_secure_app(
+    settings: Settings,
+    *,
+    templates_dir: Path,
+    static_dir: Path,
+    feature_routers: Iterable[APIRouter] = (),
+    session_store: SessionStore | None = None,
+    state_store: StateStore | None = None,
+) -> FastAPI:
+    services = build_services(settings, session_store=session_store, state_store=state_store)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            await run_in_threadpool(services.identity.warm_up)
+        except IdentityProviderUnavailable as exc:
+            logger.warning("identity provider metadata not fetched at start-up (%s); will retry on first sign-in", exc)
+        services.outbound.open()
+        try:
+            yield
+        finally:
+            await services.outbound.close()
+            services.identity.http.close()
+            await services.stores.close()
+
+    # csrf_guard is application-wide: every route mounted now or later gets it.
+    app = FastAPI(
+        docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan, dependencies=[Depends(csrf_guard)]
+    )
+    app.state.services = services
+    app.state.renderer = Renderer(
+        Jinja2Templates(directory=str(templates_dir)), show_debug_link=settings.show_debug_info
+    )
+    resolver = SessionResolver(services.sessions)
+    refuse = Refusals(resolver)
+    # A form's redirect to the IdP (sign-out goes to its end-session endpoint) must be
+    # allowed by form-action, so the policy follows the discovered endpoints.
+    security_headers = SecurityHeaders(
+        form_action_origins=services.identity.browser_origins,
+        hsts=settings.uses_https,
+        hsts_include_subdomains=settings.hsts_include_subdomains,
+    )
+    install_error_handlers(app, security_headers=security_headers, resolver=resolver)
+
+    # Added innermost first. Outermost to innermost: trusted proxy headers, the request
+    # context, security headers (so every refusal below carries them), host check, CORS,
+    # rate limits, then the session, resolved once for the route and its error pages.
+    app.add_middleware(SessionMiddleware, resolver=resolver)
+    app.add_middleware(
+        RateLimitMiddleware,
+        limiter=build_limiter(settings),
+        default_limits=settings.rate_limit_default,
+        auth_limits=settings.rate_limit_auth,
+        api_limits=settings.rate_limit_api,
+        refuse=refuse,
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Content-Type", "X-CSRF-Token", "X-Request-ID"],
+        )
+    app.add_middleware(HostCheckMiddleware, allowed_hosts=settings.trusted_host_list, refuse=refuse)
+    app.add_middleware(SecurityHeadersMiddleware, headers=security_headers)
+    app.add_middleware(RequestContextMiddleware, session_cookie_name=settings.session_cookie_name)
+    if settings.forwarded_allow_list:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_list)
+
+    app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")
+    app.include_router(health.router)
+    app.include_router(pages.router)
+    app.include_router(auth.router)
+    app.include_router(debug.router)
+    app.include_router(sessions.router)
+    if settings.api_base_url:
+        app.include_router(api_proxy.router)  # the BFF API proxy, only when there is an API
+    for router in feature_routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,56 @@
+"""The request context: what every part of a request needs to know, resolved once.
+
+A pure-ASGI layer (middleware/request_context.py) creates it for each request with the
+request id, the CSP nonce, the client address and the session cookie; the session is
+resolved from the cookie once (middleware/session.py, or earlier by a refusal page that
+wants to show who is signed in). Dependencies, rendering and every error page read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from starlette.types import Scope
+
+from secure_auth.operations.events import security_event
+from secure_auth.sessions.manager import SessionManager
+from secure_auth.sessions.model import Session
+
+CONTEXT_KEY = "secure_auth.context"
+
+
+@dataclass(slots=True)
+class RequestContext:
+    request_id: str
+    csp_nonce: str
+    client_ip: str
+    session_cookie: str | None
+    session: Session | None = None
+    resolved: bool = False
+
+    @property
+    def csrf_token(self) -> str:
+        return self.session.csrf_token if self.session is not None else ""
+
+
+def context_of(scope: Scope) -> RequestContext | None:
+    """The request's context, or None outside the middleware (a request it never saw)."""
+    return scope.get(CONTEXT_KEY)
+
+
+class SessionResolver:
+    """Resolves a request's session from its cookie, once: later calls return the first answer."""
+
+    def __init__(self, sessions: SessionManager) -> None:
+        self.sessions = sessions
+
+    async def resolve(self, scope: Scope) -> Session | None:
+        context = context_of(scope)
+        if context is None:
+            return None
+        if not context.resolved:
+            on_expired: Callable[[], None] = lambda: security_event("session_expired", context.request_id)  # noqa: E731
+            context.session = await self.sessions.load(context.session_cookie, on_expired=on_expired)
+            context.resolved = True
+        return context.session
