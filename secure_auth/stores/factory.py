@@ -20,9 +20,7 @@ class Stores:
         await self.flows.close()
 
 
-def open_stores(
-    settings: Settings, *, sessions: SessionStore | None = None, flows: StateStore | None = None
-) -> Stores:
+def open_stores(settings: Settings, *, sessions: SessionStore | None = None, flows: StateStore | None = None) -> Stores:
     """Stores for these settings; a store passed in (tests) is used as it is. Redis stores
     share one client, closed by whichever of them it was made for first."""
     if settings.uses_redis and (sessions is None or flows is None):
@@ -36,4 +34,8 @@ def open_stores(
             owner_made = False
         if flows is None:
             flows = redis_backend.RedisStateStore(client, prefix, health, owns_client=not owner_made)
-    return Stores(sessions=sessions or MemorySessionStore(), flows=flows or MemoryStateStore())
+    # `is None`, not `or`: an empty store has len() 0 and is falsy.
+    return Stores(
+        sessions=MemorySessionStore() if sessions is None else sessions,
+        flows=MemoryStateStore() if flows is None else flows,
+    )
