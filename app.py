@@ -13,10 +13,10 @@ from typing import Any
 from fastapi import FastAPI
 
 from app_routes import ROUTERS
-from secure_auth.web.app import create_secure_app
 from secure_auth.config import ConfigError, Settings, load_settings
 from secure_auth.operations.logs import configure_logging
 from secure_auth.stores.base import SessionStore, StateStore
+from secure_auth.web.app import create_secure_app
 
 ROOT = Path(__file__).resolve().parent
 

@@ -1,8 +1,8 @@
 """Entry point.
 
-    python run.py                 serve the app as configured by the environment / .env
-    python run.py --demo          serve it against the bundled local Entra stand-in
-    python run.py --workers 4     several worker processes (configure shared stores first)
+python run.py                 serve the app as configured by the environment / .env
+python run.py --demo          serve it against the bundled local Entra stand-in
+python run.py --workers 4     several worker processes (configure shared stores first)
 """
 
 from __future__ import annotations
@@ -30,9 +30,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from local_entra import DEMO_CLIENT_ID, LocalEntra, demo_config
-
     from app import create_app
+    from local_entra import DEMO_CLIENT_ID, LocalEntra, demo_config
 
     base_url = f"http://localhost:{args.port}"
     config = demo_config(

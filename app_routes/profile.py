@@ -29,8 +29,11 @@ async def profile(request: Request, session: CurrentUser, graph: GraphDep) -> Re
         me = await graph.my_profile(session)
     except GraphError as exc:
         return error_response(
-            request, 502, "Profile unavailable",
-            "Microsoft Graph did not return your profile. Try again in a moment.", reason=f"graph_{exc.status}",
+            request,
+            502,
+            "Profile unavailable",
+            "Microsoft Graph did not return your profile. Try again in a moment.",
+            reason=f"graph_{exc.status}",
         )
     fields = {label: me.get(key) for key, label in SHOWN_FIELDS.items() if me.get(key)}
     return render(request, "profile.html", {"fields": fields})

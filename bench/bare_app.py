@@ -4,6 +4,7 @@ the same context, and nothing else (no middleware, no session lookup)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
@@ -14,11 +15,15 @@ templates = Jinja2Templates(directory=str(ROOT / "templates"))
 app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
 
-USER = {"name": "Ben Walters", "preferred_username": "ben@contoso.example", "tid": "7d1c4c3e-0f6a-4a4b-9c55-3b1f2f0d5a10"}
+USER = {
+    "name": "Ben Walters",
+    "preferred_username": "ben@contoso.example",
+    "tid": "7d1c4c3e-0f6a-4a4b-9c55-3b1f2f0d5a10",
+}
 
 
 class _Session:
-    roles: list[str] = []
+    roles: ClassVar[list[str]] = []
     user = USER
 
 

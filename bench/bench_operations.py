@@ -47,8 +47,13 @@ BEN = next(u for u in DEMO_USERS if u.username.startswith("ben"))
 
 def bench_users(count: int, tenant_id: str) -> list[DemoUser]:
     return [
-        DemoUser(username=f"user{i:03d}@contoso.example", password=f"pw-{i:03d}", name=f"Bench User {i:03d}",
-                 oid=str(uuid.uuid5(uuid.NAMESPACE_DNS, f"bench-user-{i}")), tid=tenant_id)
+        DemoUser(
+            username=f"user{i:03d}@contoso.example",
+            password=f"pw-{i:03d}",
+            name=f"Bench User {i:03d}",
+            oid=str(uuid.uuid5(uuid.NAMESPACE_DNS, f"bench-user-{i}")),
+            tid=tenant_id,
+        )
         for i in range(count)
     ]
 
@@ -61,7 +66,8 @@ class App:
         # The production entry point: run.py (several workers share one TCP_NODELAY socket).
         self.process = subprocess.Popen(
             [sys.executable, "run.py", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-            cwd=ROOT, env=env,
+            cwd=ROOT,
+            env=env,
         )
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline:
@@ -85,10 +91,17 @@ class App:
 def app_env(entra: LocalEntra, public_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ENTRA_", "SESSION_", "RATE_LIMIT"))}
     env.update(
-        ENTRA_CLIENT_ID=CLIENT_ID, ENTRA_TENANT_ID=entra.tenant_id, ENTRA_AUTHORITY_HOST=entra.authority_host,
-        ENTRA_CA_BUNDLE=str(entra.ca_bundle_path), PUBLIC_BASE_URL=public_url, SESSION_SECRET_KEY=SECRET_KEY,
-        RATE_LIMIT_DEFAULT="100000000/minute", RATE_LIMIT_AUTH="100000000/minute", LOG_LEVEL="WARNING",
-        TRUSTED_HOSTS="127.0.0.1,localhost", **extra,
+        ENTRA_CLIENT_ID=CLIENT_ID,
+        ENTRA_TENANT_ID=entra.tenant_id,
+        ENTRA_AUTHORITY_HOST=entra.authority_host,
+        ENTRA_CA_BUNDLE=str(entra.ca_bundle_path),
+        PUBLIC_BASE_URL=public_url,
+        SESSION_SECRET_KEY=SECRET_KEY,
+        RATE_LIMIT_DEFAULT="100000000/minute",
+        RATE_LIMIT_AUTH="100000000/minute",
+        LOG_LEVEL="WARNING",
+        TRUSTED_HOSTS="127.0.0.1,localhost",
+        **extra,
     )
     return env
 
@@ -111,7 +124,7 @@ def health_under_slow_sign_ins(entra: LocalEntra, app: App) -> dict[str, float]:
     prober = threading.Thread(target=probe)
     prober.start()
     started = time.perf_counter()
-    threads = [threading.Thread(target=b.finish, args=(c,)) for b, c in zip(browsers, callbacks)]
+    threads = [threading.Thread(target=b.finish, args=(c,)) for b, c in zip(browsers, callbacks, strict=True)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -121,15 +134,24 @@ def health_under_slow_sign_ins(entra: LocalEntra, app: App) -> dict[str, float]:
     prober.join()
     entra.slow_token_endpoint(0)
     signed_in = sum(b.get("/me").status_code == 200 for b in browsers)
-    return {"sign_ins": signed_in, "sign_in_wall_s": elapsed, "probes": len(probes),
-            "health_max_ms": max(probes) * 1000, "health_median_ms": statistics.median(probes) * 1000}
+    return {
+        "sign_ins": signed_in,
+        "sign_in_wall_s": elapsed,
+        "probes": len(probes),
+        "health_max_ms": max(probes) * 1000,
+        "health_median_ms": statistics.median(probes) * 1000,
+    }
 
 
 def page_rate(url: str, cookie: str, seconds: int = 10) -> float:
     wrk = shutil.which("wrk")
     if wrk:
-        out = subprocess.run([wrk, "-t2", "-c32", f"-d{seconds}s", "-H", f"Cookie: session={cookie}", url + "/"],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [wrk, "-t2", "-c32", f"-d{seconds}s", "-H", f"Cookie: session={cookie}", url + "/"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
         if non2xx:
             raise RuntimeError(f"{non2xx.group(1)} failed requests:\n{out}")
@@ -139,11 +161,13 @@ def page_rate(url: str, cookie: str, seconds: int = 10) -> float:
         count = 0
         deadline = time.perf_counter() + seconds
         async with httpx.AsyncClient(cookies={"session": cookie}) as client:
+
             async def worker() -> None:
                 nonlocal count
                 while time.perf_counter() < deadline:
                     assert (await client.get(url + "/")).status_code == 200
                     count += 1
+
             await asyncio.gather(*(worker() for _ in range(16)))
         return count / seconds
 
@@ -174,8 +198,12 @@ def session_sizes(app: App) -> dict[str, float]:
         return used
 
     used = asyncio.run(fill())
-    return {"record_bytes": len(raw), "token_cache_bytes": len(record["token_cache"]),
-            "cookie_bytes": len("session=") + len(browser.session_cookie or ""), "memory_10k_mb": used / 1e6}
+    return {
+        "record_bytes": len(raw),
+        "token_cache_bytes": len(record["token_cache"]),
+        "cookie_bytes": len("session=") + len(browser.session_cookie or ""),
+        "memory_10k_mb": used / 1e6,
+    }
 
 
 async def concurrent_sign_ins(app: App, users: list[DemoUser]) -> dict[str, int]:
@@ -194,8 +222,12 @@ async def concurrent_sign_ins(app: App, users: list[DemoUser]) -> dict[str, int]
             return five_xx, own
 
     results = await asyncio.gather(*(one(u) for u in users))
-    return {"sign_ins": len(users), "own_identity": sum(own for _, own in results),
-            "crossed_or_failed": sum(not own for _, own in results), "five_xx": sum(f for f, _ in results)}
+    return {
+        "sign_ins": len(users),
+        "own_identity": sum(own for _, own in results),
+        "crossed_or_failed": sum(not own for _, own in results),
+        "five_xx": sum(f for f, _ in results),
+    }
 
 
 def main() -> int:
@@ -239,18 +271,26 @@ def main() -> int:
             client_.delete(*keys)
 
     health = results["health"]
-    print(f"/health while 12 sign-ins wait 1.5 s each: max {health['health_max_ms']:.1f} ms, median "
-          f"{health['health_median_ms']:.1f} ms over {health['probes']} probes; {health['sign_ins']}/12 signed in "
-          f"in {health['sign_in_wall_s']:.2f} s")
+    print(
+        f"/health while 12 sign-ins wait 1.5 s each: max {health['health_max_ms']:.1f} ms, median "
+        f"{health['health_median_ms']:.1f} ms over {health['probes']} probes; {health['sign_ins']}/12 signed in "
+        f"in {health['sign_in_wall_s']:.2f} s"
+    )
     rates = results["rates"]
-    print(f"signed-in home page on Redis: 1 worker {rates[1]:.0f} req/s, 2 workers {rates[2]:.0f} req/s, "
-          f"ratio {rates[2] / rates[1]:.2f} ({'wrk' if shutil.which('wrk') else 'python client'}, {os.cpu_count()} cores)")
+    print(
+        f"signed-in home page on Redis: 1 worker {rates[1]:.0f} req/s, 2 workers {rates[2]:.0f} req/s, "
+        f"ratio {rates[2] / rates[1]:.2f} ({'wrk' if shutil.which('wrk') else 'python client'}, {os.cpu_count()} cores)"
+    )
     sizes = results["sizes"]
-    print(f"session record {sizes['record_bytes']} bytes (token cache {sizes['token_cache_bytes']}), cookie "
-          f"{sizes['cookie_bytes']} bytes; 10,000 sessions in the memory store: {sizes['memory_10k_mb']:.1f} MB")
+    print(
+        f"session record {sizes['record_bytes']} bytes (token cache {sizes['token_cache_bytes']}), cookie "
+        f"{sizes['cookie_bytes']} bytes; 10,000 sessions in the memory store: {sizes['memory_10k_mb']:.1f} MB"
+    )
     c = results["concurrent"]
-    print(f"{c['sign_ins']} concurrent sign-ins of distinct users: {c['own_identity']} saw their own identity, "
-          f"{c['crossed_or_failed']} crossed or failed, {c['five_xx']} responses were 5xx")
+    print(
+        f"{c['sign_ins']} concurrent sign-ins of distinct users: {c['own_identity']} saw their own identity, "
+        f"{c['crossed_or_failed']} crossed or failed, {c['five_xx']} responses were 5xx"
+    )
     return 0
 
 

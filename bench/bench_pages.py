@@ -39,9 +39,21 @@ BEN = next(u for u in DEMO_USERS if u.username.startswith("ben"))
 
 def start_uvicorn(target: str, port: int, env: dict[str, str]) -> subprocess.Popen:
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port),
-         "--no-access-log", "--log-level", "warning"],
-        cwd=ROOT, env=env,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            target,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -92,11 +104,16 @@ def main() -> int:
     entra = LocalEntra(LocalEntraConfig([client], list(DEMO_USERS), state_dir=state_dir)).start()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ENTRA_", "SESSION_"))}
     env.update(
-        ENTRA_CLIENT_ID=CLIENT_ID, ENTRA_TENANT_ID=entra.tenant_id, ENTRA_AUTHORITY_HOST=entra.authority_host,
-        ENTRA_CA_BUNDLE=str(entra.ca_bundle_path), PUBLIC_BASE_URL=base_url, LOG_LEVEL="WARNING",
+        ENTRA_CLIENT_ID=CLIENT_ID,
+        ENTRA_TENANT_ID=entra.tenant_id,
+        ENTRA_AUTHORITY_HOST=entra.authority_host,
+        ENTRA_CA_BUNDLE=str(entra.ca_bundle_path),
+        PUBLIC_BASE_URL=base_url,
+        LOG_LEVEL="WARNING",
         SESSION_SECRET_KEY="bench-" + "k" * 40,
         # Rate limits stay on, with limits high enough not to trip.
-        RATE_LIMIT_DEFAULT="100000000/minute", RATE_LIMIT_AUTH="100000000/minute",
+        RATE_LIMIT_DEFAULT="100000000/minute",
+        RATE_LIMIT_AUTH="100000000/minute",
     )
     processes = [start_uvicorn("app:app", app_port, env), start_uvicorn("bench.bare_app:app", bare_port, env)]
     try:
@@ -133,13 +150,18 @@ def main() -> int:
         entra.stop()
 
     full_rps, bare_rps = statistics.median(full), statistics.median(bare)
-    print(f"signed-in home page, full stack : {full_rps:8.0f} req/s (median of {args.rounds} rounds: "
-          + ", ".join(f"{r:.0f}" for r in full) + ")")
+    print(
+        f"signed-in home page, full stack : {full_rps:8.0f} req/s (median of {args.rounds} rounds: "
+        + ", ".join(f"{r:.0f}" for r in full)
+        + ")"
+    )
     print(f"same template, bare route       : {bare_rps:8.0f} req/s (" + ", ".join(f"{r:.0f}" for r in bare) + ")")
     print(f"ratio full / bare               : {full_rps / bare_rps:8.2f}")
     print(f"IdP requests during page load   : {idp_during_pages}")
-    print(f"full sign-in against local_entra: median {statistics.median(durations) * 1000:.1f} ms, "
-          f"p90 {sorted(durations)[int(len(durations) * 0.9) - 1] * 1000:.1f} ms over {args.sign_ins}")
+    print(
+        f"full sign-in against local_entra: median {statistics.median(durations) * 1000:.1f} ms, "
+        f"p90 {sorted(durations)[int(len(durations) * 0.9) - 1] * 1000:.1f} ms over {args.sign_ins}"
+    )
     print(f"IdP back-channel requests per warm sign-in: {per_sign_in}")
     return 0
 

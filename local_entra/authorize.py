@@ -119,8 +119,7 @@ def router(ctx: Context) -> APIRouter:
         if response_mode != "query":
             return fail(
                 "invalid_request",
-                f"AADSTS90100: response_mode '{response_mode}' is not supported by local_entra; "
-                "use 'query'.",
+                f"AADSTS90100: response_mode '{response_mode}' is not supported by local_entra; use 'query'.",
             )
         response_type = q.get("response_type")
         if response_type != "code":
@@ -171,9 +170,7 @@ def router(ctx: Context) -> APIRouter:
             expires_at=time.time() + ctx.config.code_lifetime * 5,
         )
         request_id = ctx.store.add_pending(pending)
-        return sign_in_page(
-            pending, request_id, request.url.path, username=pending.login_hint or ""
-        )
+        return sign_in_page(pending, request_id, request.url.path, username=pending.login_hint or "")
 
     @api.post("/{tenant}/oauth2/v2.0/authorize", response_model=None)
     async def sign_in(tenant: str, request: Request) -> Response:
@@ -205,15 +202,20 @@ def router(ctx: Context) -> APIRouter:
         action = request.url.path
         if user is None:
             return sign_in_page(
-                pending, request_id, action, username=username,
+                pending,
+                request_id,
+                action,
+                username=username,
                 error=f"AADSTS50034: The user account {username or '(empty)'} does not exist in "
                 "this directory. Pick one of the demo accounts below.",
             )
         if not hmac.compare_digest(password.encode(), user.password.encode()):
             return sign_in_page(
-                pending, request_id, action, username=username,
-                error="AADSTS50126: Error validating credentials due to invalid username or "
-                "password.",
+                pending,
+                request_id,
+                action,
+                username=username,
+                error="AADSTS50126: Error validating credentials due to invalid username or password.",
             )
         # Any demo user may sign in, whatever tenant the authority names: tokens carry the
         # user's home tenant (tid, iss), and checking that is the app's job.

@@ -62,17 +62,17 @@ def authenticate_client(
     client_id = str(form.get("client_id") or "") or (basic[0] if basic else "")
     if not client_id:
         raise OAuthError(
-            "invalid_request", 900144,
+            "invalid_request",
+            900144,
             "The request body must contain the following parameter: 'client_id'.",
         )
     if basic and basic[0] != client_id:
-        raise invalid_client(
-            700021, "Client id in the Authorization header doesn't match 'client_id' parameter."
-        )
+        raise invalid_client(700021, "Client id in the Authorization header doesn't match 'client_id' parameter.")
     client = config.client(client_id)
     if client is None:
         raise OAuthError(
-            "unauthorized_client", 700016,
+            "unauthorized_client",
+            700016,
             f"Application with identifier '{client_id}' was not found in the directory "
             f"'{tenant_label}'. This can happen if the application has not been installed by the "
             "administrator of the tenant or consented to by any user in the tenant. You may have "
@@ -87,15 +87,15 @@ def authenticate_client(
         if secret or assertion:
             raise invalid_client(
                 700025,
-                "Client is public so neither 'client_assertion' nor 'client_secret' should be "
-                "presented.",
+                "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.",
             )
         return AuthenticatedClient(client, "none")
 
     if assertion or assertion_type:
         if assertion_type != JWT_BEARER or not assertion:
             raise OAuthError(
-                "invalid_request", 90014,
+                "invalid_request",
+                90014,
                 f"The request body must contain the following parameter: 'client_assertion' "
                 f"with client_assertion_type '{JWT_BEARER}'.",
             )
@@ -113,8 +113,7 @@ def authenticate_client(
         return AuthenticatedClient(client, "client_secret")
     raise invalid_client(
         7000218,
-        "The request body must contain the following parameter: 'client_assertion' or "
-        "'client_secret'.",
+        "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
     )
 
 
@@ -125,9 +124,7 @@ def _verify_assertion(assertion: str, client: ClientRegistration, audiences: lis
         raise invalid_client(50027, "JWT token is invalid or malformed.") from None
     alg = header.get("alg")
     if alg not in ASSERTION_ALGORITHMS:
-        raise invalid_client(
-            5002738, f"Invalid JWT token. '{alg}' is not a supported signature algorithm."
-        )
+        raise invalid_client(5002738, f"Invalid JWT token. '{alg}' is not a supported signature algorithm.")
     certificate = _matching_certificate(client, header)
     if certificate is None:
         shown = header.get("x5t#S256") or header.get("x5t") or "(none)"
@@ -150,17 +147,13 @@ def _verify_assertion(assertion: str, client: ClientRegistration, audiences: lis
     except (jwt.ExpiredSignatureError, jwt.ImmatureSignatureError):
         raise invalid_client(700024, "Client assertion is not within its valid time range.") from None
     except jwt.InvalidAudienceError:
-        raise invalid_client(
-            700023, "Client assertion audience claim does not match Realm issuer."
-        ) from None
+        raise invalid_client(700023, "Client assertion audience claim does not match Realm issuer.") from None
     except jwt.MissingRequiredClaimError as exc:
         raise invalid_client(50027, f"JWT token is invalid or malformed. {exc}") from None
     except jwt.InvalidTokenError:
         raise invalid_client(50027, "JWT token is invalid or malformed.") from None
     if claims.get("iss") != client.client_id or claims.get("sub") != client.client_id:
-        raise invalid_client(
-            700021, "Client assertion application identifier doesn't match 'client_id' parameter."
-        )
+        raise invalid_client(700021, "Client assertion application identifier doesn't match 'client_id' parameter.")
 
 
 def _matching_certificate(client: ClientRegistration, header: dict) -> x509.Certificate | None:

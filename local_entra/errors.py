@@ -16,9 +16,7 @@ from fastapi.responses import JSONResponse
 class OAuthError(Exception):
     """Raised inside the token endpoint; rendered as Entra's JSON error body."""
 
-    def __init__(
-        self, error: str, code: int, text: str, status: int = 400, suberror: str | None = None
-    ) -> None:
+    def __init__(self, error: str, code: int, text: str, status: int = 400, suberror: str | None = None) -> None:
         super().__init__(f"AADSTS{code}: {text}")
         self.error = error
         self.code = code
@@ -34,13 +32,12 @@ def error_body(
     correlation_id: str | None = None,
     suberror: str | None = None,
 ) -> dict:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     timestamp = now.strftime("%Y-%m-%d %H:%M:%SZ")
     trace_id = str(uuid.uuid4())
     correlation_id = correlation_id or str(uuid.uuid4())
     description = (
-        f"AADSTS{code}: {text}\r\nTrace ID: {trace_id}\r\n"
-        f"Correlation ID: {correlation_id}\r\nTimestamp: {timestamp}"
+        f"AADSTS{code}: {text}\r\nTrace ID: {trace_id}\r\nCorrelation ID: {correlation_id}\r\nTimestamp: {timestamp}"
     )
     body = {
         "error": error,
@@ -108,8 +105,7 @@ REFRESH_FAILURE_TEXTS = {
     "interactive authorization request for this user and resource.",
     50173: "The provided grant has expired due to it being revoked, a fresh auth token is "
     "needed. The user might have changed or reset their password.",
-    53003: "Access has been blocked by Conditional Access policies. The access policy does not "
-    "allow token issuance.",
+    53003: "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.",
 }
 
 

@@ -24,13 +24,9 @@ from .tokens import OIDC_SCOPES
 GRAPH_AUDIENCES = [GRAPH_RESOURCE_ID, "https://graph.microsoft.com"]
 #: Delegated permissions that allow reading the signed-in user's profile.
 PROFILE_SCOPES = frozenset(
-    s.lower()
-    for s in ("User.Read", "User.ReadWrite", "User.Read.All", "User.ReadWrite.All", "Directory.Read.All")
+    s.lower() for s in ("User.Read", "User.ReadWrite", "User.Read.All", "User.ReadWrite.All", "Directory.Read.All")
 )
-ODATA_JSON = (
-    "application/json;odata.metadata=minimal;odata.streaming=true;"
-    "IEEE754Compatible=false;charset=utf-8"
-)
+ODATA_JSON = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
 
 
 class GraphError(Exception):
@@ -44,14 +40,12 @@ class GraphError(Exception):
 def router(ctx: Context) -> APIRouter:
     api = APIRouter()
 
-    def respond(
-        request: Request, body: dict[str, Any], status: int = 200, **headers: str
-    ) -> JSONResponse:
+    def respond(request: Request, body: dict[str, Any], status: int = 200, **headers: str) -> JSONResponse:
         request_id = str(uuid.uuid4())
         client_request_id = request.headers.get("client-request-id") or request_id
         if status >= 400:
             body["error"]["innerError"] = {
-                "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
+                "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
                 "request-id": request_id,
                 "client-request-id": client_request_id,
             }
@@ -81,26 +75,23 @@ def router(ctx: Context) -> APIRouter:
         """The token's user; ``allowed_scopes=None`` accepts any Graph permission."""
         if request.url.scheme != "https":
             raise GraphError(
-                404, "Request_ResourceNotFound",
+                404,
+                "Request_ResourceNotFound",
                 f"Microsoft Graph is served on the https back channel ({ctx.authority_host}).",
             )
         try:
-            token = verify_access_token(
-                bearer_value(request.headers.get("authorization")), ctx, GRAPH_AUDIENCES
-            )
+            token = verify_access_token(bearer_value(request.headers.get("authorization")), ctx, GRAPH_AUDIENCES)
         except BearerError as exc:
             raise GraphError(401, "InvalidAuthenticationToken", exc.message) from None
         if not _permitted(token, allowed_scopes):
-            raise GraphError(
-                403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
-            )
+            raise GraphError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
         for user in ctx.config.users:
             if user.oid.lower() == token.oid and user.tid.lower() == token.tid:
                 return user
         raise GraphError(
-            404, "Request_ResourceNotFound",
-            f"Resource '{token.oid}' does not exist or one of its queried reference-property "
-            "objects are not present.",
+            404,
+            "Request_ResourceNotFound",
+            f"Resource '{token.oid}' does not exist or one of its queried reference-property objects are not present.",
         )
 
     @api.get("/v1.0/me", response_model=None)
@@ -160,7 +151,8 @@ async def _security_enabled_only(request: Request) -> bool:
         raise GraphError(400, "BadRequest", "Unable to read JSON request payload.") from None
     if not isinstance(body, dict) or not isinstance(body.get("securityEnabledOnly"), bool):
         raise GraphError(
-            400, "Request_BadRequest",
+            400,
+            "Request_BadRequest",
             "The request body must contain the parameter 'securityEnabledOnly' (a boolean).",
         )
     return body["securityEnabledOnly"]

@@ -27,8 +27,7 @@ def security_headers(form_targets: list[str] | None = None) -> dict[str, str]:
     # form-action must also allow where the form's POST redirects to (Chrome checks redirects).
     origins = " ".join(sorted({origin_of(url) for url in form_targets or [] if origin_of(url)}))
     csp = (
-        "default-src 'none'; style-src 'self'; img-src 'self'; "
-        f"form-action 'self' {origins}".rstrip()
+        f"default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' {origins}".rstrip()
         + "; frame-ancestors 'none'; base-uri 'none'"
     )
     return {

@@ -156,12 +156,12 @@ class LocalEntra:
         async def serve_all() -> None:
             self._loop = asyncio.get_running_loop()
             await asyncio.gather(
-                *(server.serve(sockets=[sock]) for server, sock in zip(self._servers, self._sockets))
+                *(server.serve(sockets=[sock]) for server, sock in zip(self._servers, self._sockets, strict=True))
             )
 
         try:
             asyncio.run(serve_all())
-        except BaseException as exc:  # noqa: BLE001 - reported by start()
+        except BaseException as exc:  # reported by start()
             self._error = exc
 
     def stop(self) -> None:

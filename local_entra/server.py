@@ -6,6 +6,7 @@ front channel and back-channel calls (token, keys) at the https listener.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import FastAPI, Request
@@ -35,7 +36,7 @@ def create_app(ctx: Context) -> FastAPI:
     app.include_router(graph.router(ctx))
 
     @app.middleware("http")
-    async def baseline_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def baseline_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
@@ -98,10 +99,29 @@ def openid_configuration(ctx: Context, ref: TenantRef) -> dict:
         "frontchannel_logout_supported": False,
         "end_session_endpoint": f"{front}/oauth2/v2.0/logout",
         "claims_supported": [
-            "sub", "iss", "cloud_instance_name", "cloud_instance_host_name",
-            "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr",
-            "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email",
-            "oid", "roles", "sid", "login_hint",
+            "sub",
+            "iss",
+            "cloud_instance_name",
+            "cloud_instance_host_name",
+            "cloud_graph_host_name",
+            "msgraph_host",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "acr",
+            "nonce",
+            "preferred_username",
+            "name",
+            "tid",
+            "ver",
+            "at_hash",
+            "c_hash",
+            "email",
+            "oid",
+            "roles",
+            "sid",
+            "login_hint",
         ],
         "code_challenge_methods_supported": ["S256"],
         "tenant_region_scope": "NA" if ref.tenant_id else None,
@@ -125,7 +145,4 @@ def allowed_post_logout(ctx: Context, target: str, client_id: str | None) -> boo
     if urlsplit(target).fragment:
         return False
     candidates = {target, _without_query(target)}
-    for client in clients:
-        if candidates & set(client.post_logout_redirect_uris):
-            return True
-    return False
+    return any(candidates & set(client.post_logout_redirect_uris) for client in clients)

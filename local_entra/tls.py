@@ -59,13 +59,13 @@ def _usable(files: TlsFiles) -> bool:
         x509.load_pem_x509_certificate(files.ca_path.read_bytes())
     except ValueError:
         return False
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     return leaf.not_valid_after_utc - now > RENEW_BEFORE and leaf.not_valid_before_utc <= now
 
 
 def _generate(files: TlsFiles) -> None:
     ca = trustme.CA(organization_name="local_entra demo CA")
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     leaf = ca.issue_cert(
         *SERVER_NAMES,
         organization_name="local_entra",

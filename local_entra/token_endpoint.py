@@ -8,7 +8,6 @@ id token transforms) are applied here.
 from __future__ import annotations
 
 import asyncio
-
 import base64
 import hashlib
 import hmac
@@ -20,11 +19,25 @@ from fastapi.responses import JSONResponse
 from .client_auth import AuthenticatedClient, authenticate_client
 from .config import DemoUser
 from .context import Context
-from .errors import OAuthError, error_response, injected_failure, injected_refresh_failure
-from .errors import invalid_grant, tenant_not_found
+from .errors import (
+    OAuthError,
+    error_response,
+    injected_failure,
+    injected_refresh_failure,
+    invalid_grant,
+    tenant_not_found,
+)
 from .store import RefreshGrant
-from .tokens import ScopeError, ScopeGrant, access_token_claims, client_info, grant_scopes
-from .tokens import OIDC_SCOPES, id_token_claims, parse_scopes
+from .tokens import (
+    OIDC_SCOPES,
+    ScopeError,
+    ScopeGrant,
+    access_token_claims,
+    client_info,
+    grant_scopes,
+    id_token_claims,
+    parse_scopes,
+)
 
 COUNTED_GRANTS = ("authorization_code", "refresh_token")
 
@@ -38,7 +51,8 @@ def _required(form, name: str) -> str:
     value = str(form.get(name) or "")
     if not value:
         raise OAuthError(
-            "invalid_request", 900144,
+            "invalid_request",
+            900144,
             f"The request body must contain the following parameter: '{name}'.",
         )
     return value
@@ -63,9 +77,7 @@ def router(ctx: Context) -> APIRouter:
             failure = ctx.store.take_failure()
             if failure is not None:
                 raise injected_failure(failure)
-            client = authenticate_client(
-                form, request.headers, ctx.config, ref.canonical, ctx.token_audiences(ref)
-            )
+            client = authenticate_client(form, request.headers, ctx.config, ref.canonical, ctx.token_audiences(ref))
             if grant_type == "authorization_code":
                 body = redeem_code(form, client)
             elif grant_type == "refresh_token":
@@ -73,7 +85,8 @@ def router(ctx: Context) -> APIRouter:
             else:
                 _required(form, "grant_type")
                 raise OAuthError(
-                    "unsupported_grant_type", 70003,
+                    "unsupported_grant_type",
+                    70003,
                     f"The app requested an unsupported grant type '{grant_type}'.",
                 )
         except OAuthError as exc:
@@ -84,41 +97,46 @@ def router(ctx: Context) -> APIRouter:
         value = _required(form, "code")
         code, already_redeemed = ctx.store.redeem_code(value)
         if code is None:
-            raise invalid_grant(
-                70000, "Provided grant is invalid or malformed. The 'code' parameter is not valid."
-            )
+            raise invalid_grant(70000, "Provided grant is invalid or malformed. The 'code' parameter is not valid.")
         if already_redeemed:
             raise invalid_grant(
-                54005, "OAuth2 Authorization code was already redeemed, please retry with a new "
+                54005,
+                "OAuth2 Authorization code was already redeemed, please retry with a new "
                 "valid code or use an existing refresh token.",
             )
         if time.time() > code.expires_at:
             raise invalid_grant(
-                70008, "The provided authorization code or refresh token has expired due to "
+                70008,
+                "The provided authorization code or refresh token has expired due to "
                 "inactivity. Send a new interactive authorization request for this user and "
                 "resource.",
             )
         if code.client_id != client.registration.client_id:
             raise invalid_grant(
-                70000, "Provided grant is invalid or malformed. The code was issued to a "
-                "different client.",
+                70000,
+                "Provided grant is invalid or malformed. The code was issued to a different client.",
             )
         redirect_uri = str(form.get("redirect_uri") or "")
         if redirect_uri != code.redirect_uri:
             raise invalid_grant(
-                50011, f"The redirect URI '{redirect_uri}' specified in the request does not "
+                50011,
+                f"The redirect URI '{redirect_uri}' specified in the request does not "
                 "match the redirect URI used in the authorization request.",
             )
         verifier = str(form.get("code_verifier") or "")
         if not verifier or not hmac.compare_digest(s256(verifier), code.code_challenge):
             raise invalid_grant(
-                501481, "The Code_Verifier does not match the code_challenge supplied in the "
-                "authorization request.",
+                501481,
+                "The Code_Verifier does not match the code_challenge supplied in the authorization request.",
             )
         user = _user(code.username)
         grant = grant_scopes(code.scopes, ctx.config)
         return issue(
-            user, client, grant, nonce=code.nonce, sid=code.sid,
+            user,
+            client,
+            grant,
+            nonce=code.nonce,
+            sid=code.sid,
             want_client_info=form.get("client_info") == "1",
         )
 
@@ -131,12 +149,13 @@ def router(ctx: Context) -> APIRouter:
         stored = ctx.store.take_refresh(value, client.registration.client_id)
         if stored is None:
             raise invalid_grant(
-                70000, "Provided grant is invalid or malformed. The refresh token is not valid "
-                "or has been revoked.",
+                70000,
+                "Provided grant is invalid or malformed. The refresh token is not valid or has been revoked.",
             )
         if time.time() > stored.expires_at:
             raise invalid_grant(
-                700082, "The refresh token has expired due to inactivity. The token was issued "
+                700082,
+                "The refresh token has expired due to inactivity. The token was issued "
                 "and was inactive for the configured lifetime.",
             )
         user = _user(stored.username)
@@ -151,7 +170,11 @@ def router(ctx: Context) -> APIRouter:
         except ScopeError as exc:
             raise OAuthError("invalid_scope", 28000, str(exc).removeprefix("AADSTS28000: ")) from None
         return issue(
-            user, client, grant, nonce=None, sid=stored.sid,
+            user,
+            client,
+            grant,
+            nonce=None,
+            sid=stored.sid,
             want_client_info=form.get("client_info") == "1",
         )
 

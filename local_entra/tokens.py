@@ -60,9 +60,9 @@ def grant_scopes(scopes: list[str], config: LocalEntraConfig) -> ScopeGrant:
     for scope in scopes:
         if scope.lower() in OIDC_SCOPES:
             continue
-        resource, short = _split_resource_scope(scope, config)
-        resources.setdefault(resource, None)
-        echoed.append(short if resource == GRAPH_RESOURCE_ID else scope)
+        scope_resource, short = _split_resource_scope(scope, config)
+        resources.setdefault(scope_resource, None)
+        echoed.append(short if scope_resource == GRAPH_RESOURCE_ID else scope)
         scp.append(short)
     if len(resources) > 1:
         raise ScopeError(

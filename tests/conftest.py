@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import ssl
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import trustme
@@ -37,7 +37,11 @@ GUEST = next(u for u in DEMO_USERS if u.username.startswith("guest"))
 
 # Settings from this machine's environment or a developer's .env must not leak into tests.
 for _name in list(os.environ):
-    if _name.startswith(("ENTRA_", "SESSION_", "DEBUG_INFO_")) or _name in ("APP_ENV", "PUBLIC_BASE_URL", "TRUSTED_HOSTS"):
+    if _name.startswith(("ENTRA_", "SESSION_", "DEBUG_INFO_")) or _name in (
+        "APP_ENV",
+        "PUBLIC_BASE_URL",
+        "TRUSTED_HOSTS",
+    ):
         del os.environ[_name]
 
 
@@ -247,7 +251,9 @@ def private_entra_app(work_dir: Path, client_certificate: Path):
         sock = bind_loopback()
         base_url = _base_url(sock)
         client = ClientRegistration(PUBLIC_CLIENT_ID, [base_url + "/auth/callback"], [base_url + "/auth/signed-out"])
-        config = LocalEntraConfig([client], list(DEMO_USERS), state_dir=work_dir / "local_entra", **(entra_options or {}))
+        config = LocalEntraConfig(
+            [client], list(DEMO_USERS), state_dir=work_dir / "local_entra", **(entra_options or {})
+        )
         private = LocalEntra(config).start()
         settings = settings_for("public", private, base_url, client_certificate, **overrides)
         app = create_app(settings)

@@ -166,9 +166,7 @@ def _check_rate_limits(s: Settings) -> None:
         raise ConfigError("REDIS_KEY_PREFIX must be 1 to 64 characters, such as myapp:")
     scheme = urlsplit(s.rate_limit_storage).scheme
     if scheme not in ("memory", "redis", "rediss", "redis+sentinel", "redis+cluster", "memcached", "mongodb"):
-        raise ConfigError(
-            "RATE_LIMIT_STORAGE_URL must be memory:// or a storage URL such as redis://localhost:6379/0"
-        )
+        raise ConfigError("RATE_LIMIT_STORAGE_URL must be memory:// or a storage URL such as redis://localhost:6379/0")
 
 
 def _check_proxies_and_origins(s: Settings) -> None:
@@ -213,10 +211,14 @@ def _check_production(s: Settings) -> None:
         )
     key = s.session_secret_key.get_secret_value()
     if len(key.encode("utf-8")) < MIN_SECRET_KEY_BYTES:
-        raise ConfigError(f"SESSION_SECRET_KEY is shorter than {MIN_SECRET_KEY_BYTES} bytes: use a longer random value, {_KEY_ADVICE}")
+        raise ConfigError(
+            f"SESSION_SECRET_KEY is shorter than {MIN_SECRET_KEY_BYTES} bytes: use a longer random value, {_KEY_ADVICE}"
+        )
     lowered = key.lower()
     if any(word in lowered for word in _EXAMPLE_SECRETS) or len(set(key)) < 8:
-        raise ConfigError(f"SESSION_SECRET_KEY looks like an example value: replace it with a random one, {_KEY_ADVICE}")
+        raise ConfigError(
+            f"SESSION_SECRET_KEY looks like an example value: replace it with a random one, {_KEY_ADVICE}"
+        )
     if "*" in s.trusted_host_list:
         raise ConfigError("TRUSTED_HOSTS must not be '*' in production: list the host names the app is served under")
     if "*" in s.forwarded_allow_list:

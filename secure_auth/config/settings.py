@@ -41,9 +41,7 @@ RESERVED_SCOPES = frozenset({"openid", "profile", "offline_access"})
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
-    )
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False)
 
     entra_client_id: str = ""
     entra_tenant_id: str = ""
@@ -87,8 +85,12 @@ class Settings(BaseSettings):
     proxy_max_body_bytes: int = 1_048_576
 
     @field_validator(
-        "entra_client_secret", "entra_client_certificate", "entra_ca_bundle", "session_secret_key",
-        "debug_info_enabled", mode="before",
+        "entra_client_secret",
+        "entra_client_certificate",
+        "entra_ca_bundle",
+        "session_secret_key",
+        "debug_info_enabled",
+        mode="before",
     )
     @classmethod
     def _empty_means_unset(cls, value: Any) -> Any:
@@ -234,5 +236,3 @@ def _generated_secret_key() -> str:
             "sessions end when it restarts and cannot be shared between workers"
         )
     return _GENERATED_KEY[0]
-
-

@@ -7,7 +7,6 @@ import hmac
 import secrets
 
 
-
 def random_token(nbytes: int = 32) -> str:
     """A URL-safe random string carrying `nbytes` of entropy."""
     return secrets.token_urlsafe(nbytes)

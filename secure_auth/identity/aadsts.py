@@ -14,42 +14,75 @@ class AadstsHelp:
 
 
 _HELP = {
-    50011: AadstsHelp(50011, "The redirect URI does not match the app registration",
+    50011: AadstsHelp(
+        50011,
+        "The redirect URI does not match the app registration",
         "Add this app's redirect URI (PUBLIC_BASE_URL + /auth/callback, exactly, scheme included) to the "
         "app registration, under the platform that matches the client type. Behind a proxy, check that "
-        "PUBLIC_BASE_URL is the https address people use."),
-    50076: AadstsHelp(50076, "Multi-factor authentication is required",
-        "Your organisation requires an extra verification step. Sign in again and complete it."),
-    50079: AadstsHelp(50079, "Multi-factor authentication registration is required",
-        "Register a verification method for your account, then sign in again."),
+        "PUBLIC_BASE_URL is the https address people use.",
+    ),
+    50076: AadstsHelp(
+        50076,
+        "Multi-factor authentication is required",
+        "Your organisation requires an extra verification step. Sign in again and complete it.",
+    ),
+    50079: AadstsHelp(
+        50079,
+        "Multi-factor authentication registration is required",
+        "Register a verification method for your account, then sign in again.",
+    ),
     50126: AadstsHelp(50126, "The username or password is wrong", "Check your credentials and sign in again."),
-    65001: AadstsHelp(65001, "Consent is needed",
+    65001: AadstsHelp(
+        65001,
+        "Consent is needed",
         "The app asks for permissions nobody has agreed to yet. Sign in again and accept, or ask an "
-        "administrator to grant admin consent for the app."),
+        "administrator to grant admin consent for the app.",
+    ),
     65004: AadstsHelp(65004, "Consent was declined", "You cancelled the sign-in. Sign in again when you are ready."),
-    7000215: AadstsHelp(7000215, "The client secret is wrong",
+    7000215: AadstsHelp(
+        7000215,
+        "The client secret is wrong",
         "ENTRA_CLIENT_SECRET must hold the secret's value (not its ID) and must not have expired. Create a "
-        "new secret in the app registration if needed."),
-    7000218: AadstsHelp(7000218, "Entra expects a client secret or certificate",
+        "new secret in the app registration if needed.",
+    ),
+    7000218: AadstsHelp(
+        7000218,
+        "Entra expects a client secret or certificate",
         "The redirect URI is registered under the Web platform, which makes the app confidential: set "
         "ENTRA_CLIENT_SECRET or ENTRA_CLIENT_CERTIFICATE, or register the redirect URI under Mobile and "
-        "desktop applications and enable 'Allow public client flows'."),
-    700025: AadstsHelp(700025, "A public client must not send a credential",
+        "desktop applications and enable 'Allow public client flows'.",
+    ),
+    700025: AadstsHelp(
+        700025,
+        "A public client must not send a credential",
         "The app registration is a public client: remove ENTRA_CLIENT_SECRET / ENTRA_CLIENT_CERTIFICATE, or "
-        "register the redirect URI under the Web platform."),
-    9002327: AadstsHelp(9002327, "The redirect URI is registered as a single-page application",
+        "register the redirect URI under the Web platform.",
+    ),
+    9002327: AadstsHelp(
+        9002327,
+        "The redirect URI is registered as a single-page application",
         "A server-side app cannot redeem codes issued to the SPA platform: move the redirect URI to the "
-        "Web platform (confidential) or Mobile and desktop applications (public client)."),
-    501481: AadstsHelp(501481, "The PKCE code verifier does not match",
-        "The sign-in was completed with another attempt's data. Start the sign-in again from this app."),
-    54005: AadstsHelp(54005, "The sign-in code was already used",
-        "Each code works once. Start the sign-in again instead of reloading the callback page."),
-    70008: AadstsHelp(70008, "The sign-in code or refresh token has expired",
-        "The sign-in took too long. Start it again."),
+        "Web platform (confidential) or Mobile and desktop applications (public client).",
+    ),
+    501481: AadstsHelp(
+        501481,
+        "The PKCE code verifier does not match",
+        "The sign-in was completed with another attempt's data. Start the sign-in again from this app.",
+    ),
+    54005: AadstsHelp(
+        54005,
+        "The sign-in code was already used",
+        "Each code works once. Start the sign-in again instead of reloading the callback page.",
+    ),
+    70008: AadstsHelp(
+        70008, "The sign-in code or refresh token has expired", "The sign-in took too long. Start it again."
+    ),
     700082: AadstsHelp(700082, "The refresh token has expired", "Your sign-in is too old. Sign in again."),
-    700016: AadstsHelp(700016, "The application was not found in the directory",
-        "Check ENTRA_CLIENT_ID and ENTRA_TENANT_ID: the app must be registered in that tenant (or be "
-        "multi-tenant)."),
+    700016: AadstsHelp(
+        700016,
+        "The application was not found in the directory",
+        "Check ENTRA_CLIENT_ID and ENTRA_TENANT_ID: the app must be registered in that tenant (or be multi-tenant).",
+    ),
     90002: AadstsHelp(90002, "The tenant was not found", "Check ENTRA_TENANT_ID (a tenant ID or verified domain)."),
 }
 

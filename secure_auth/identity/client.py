@@ -76,7 +76,10 @@ class IdentityClient:
             raise IdentityProviderUnavailable(f"discovery failed: {type(exc).__name__}") from None
         if metadata != self._last_metadata:
             self._last_metadata = metadata
-            endpoints = [metadata.authorization_endpoint, metadata.end_session_endpoint or metadata.authorization_endpoint]
+            endpoints = [
+                metadata.authorization_endpoint,
+                metadata.end_session_endpoint or metadata.authorization_endpoint,
+            ]
             self._browser_origins = frozenset(normalised_origin(url) for url in endpoints)
         return metadata
 

@@ -34,7 +34,12 @@ class TokenError(Exception):
     """
 
     def __init__(
-        self, kind: str, detail: str = "", *, scopes: list[str] | None = None, claims: str | None = None,
+        self,
+        kind: str,
+        detail: str = "",
+        *,
+        scopes: list[str] | None = None,
+        claims: str | None = None,
         aadsts: int | None = None,
     ) -> None:
         super().__init__(f"{kind}: {detail}" if detail else kind)

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import tempfile
 import threading
@@ -34,6 +35,7 @@ class IdpHttpSession(requests.Session):
         super().__init__()
         self.trust_env = False  # REQUESTS_CA_BUNDLE and proxies from the environment must not win
         self.verify = verify
+        self.ca_bundle = verify  # `verify` as a path (requests types it `bool | str | None`)
         # Sign-ins run in the threadpool (up to 40 at once): keep that many connections.
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64)
         self.mount("https://", adapter)
@@ -87,7 +89,5 @@ def trust_bundle(extra_ca: Path | None) -> str:
 
 
 def _remove_quietly(path: str) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(path)
-    except OSError:
-        pass

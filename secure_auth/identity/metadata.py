@@ -17,7 +17,7 @@ class ProviderMetadata:
     end_session_endpoint: str | None
 
     @classmethod
-    def from_document(cls, doc: dict[str, Any]) -> "ProviderMetadata":
+    def from_document(cls, doc: dict[str, Any]) -> ProviderMetadata:
         try:
             return cls(
                 issuer=str(doc["issuer"]),

@@ -78,7 +78,9 @@ class RateLimitMiddleware:
             return self._count(self._strategy(), bucket, items, key)
         except Exception as exc:  # the storage's own errors (redis, memcached, ...)
             if self._storage_down_until <= time.monotonic():
-                logger.error("rate-limit storage unreachable (%s): counting in this process for now", type(exc).__name__)
+                logger.error(
+                    "rate-limit storage unreachable (%s): counting in this process for now", type(exc).__name__
+                )
             self._storage_down_until = time.monotonic() + STORAGE_RETRY_SECONDS
             return self._count(self.fallback, bucket, items, key)
 
@@ -112,7 +114,11 @@ class RateLimitMiddleware:
             return
         security_event("rate_limited", context.request_id if context else None, bucket=bucket, client=key, path=path)
         response = await self.refuse(
-            scope, 429, "rate_limited", title="Too many requests",
-            message=f"Too many requests. Try again in {retry_after} seconds.", headers={"retry-after": str(retry_after)},
+            scope,
+            429,
+            "rate_limited",
+            title="Too many requests",
+            message=f"Too many requests. Try again in {retry_after} seconds.",
+            headers={"retry-after": str(retry_after)},
         )
         await response(scope, receive, send)

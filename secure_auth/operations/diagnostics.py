@@ -71,8 +71,11 @@ def idp_probe(identity: IdentityClient) -> dict[str, Any]:
         response.raise_for_status()
         issuer = response.json().get("issuer")
         identity.keys.warm()
-        return {"idp_issuer": issuer if isinstance(issuer, str) else None, "idp_date": response.headers.get("date"),
-                "signing_keys": len(identity.keys.key_ids)}
+        return {
+            "idp_issuer": issuer if isinstance(issuer, str) else None,
+            "idp_date": response.headers.get("date"),
+            "signing_keys": len(identity.keys.key_ids),
+        }
     except (requests.RequestException, ValueError, IdentityProviderUnavailable) as exc:
         return {"idp_issuer": None, "idp_error": type(exc).__name__}
 
@@ -90,6 +93,8 @@ def session_facts(session: Session | None) -> dict[str, Any]:
         "Roles": ", ".join(session.roles) or "(none)",
         "Session age": f"{int(now - session.created_at)} s",
         "Last seen": f"{int(now - session.last_seen)} s ago",
-        "Token cache": f"{len(session.token_cache)} bytes on the server ({REDACTED})" if session.token_cache else "empty",
+        "Token cache": f"{len(session.token_cache)} bytes on the server ({REDACTED})"
+        if session.token_cache
+        else "empty",
         "CSRF token": REDACTED,
     }

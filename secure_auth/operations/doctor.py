@@ -62,20 +62,29 @@ def redirect_uri_check(settings: Settings, facts: Facts) -> Check:
     arrived_scheme, public_scheme = urlsplit(arrived).scheme, urlsplit(settings.base_url).scheme
     if arrived_scheme == "http" and public_scheme == "https":
         if facts.forwarded_proto and not facts.peer_is_trusted_proxy:
-            return Check(name, PROBLEM,
-                         f"This request came over http from a proxy whose X-Forwarded-Proto is not trusted, while "
-                         f"the redirect URI is {settings.redirect_uri}.",
-                         "List the reverse proxy's address in FORWARDED_ALLOW_IPS so the app sees the original "
-                         "https scheme; PUBLIC_BASE_URL keeps the redirect URI right either way.")
-        return Check(name, WARNING,
-                     f"This request arrived as {arrived} but the redirect URI is {settings.redirect_uri}.",
-                     "Behind a TLS-terminating proxy this is expected: set FORWARDED_ALLOW_IPS to the proxy's "
-                     "address. Otherwise register and use exactly PUBLIC_BASE_URL.")
-    return Check(name, WARNING,
-                 f"This request arrived as {arrived} but PUBLIC_BASE_URL is {settings.base_url}; Entra will send "
-                 f"people back to {settings.redirect_uri} (AADSTS50011 if that is not registered).",
-                 "Set PUBLIC_BASE_URL to the address people use, and register PUBLIC_BASE_URL/auth/callback in the "
-                 "app registration.")
+            return Check(
+                name,
+                PROBLEM,
+                f"This request came over http from a proxy whose X-Forwarded-Proto is not trusted, while "
+                f"the redirect URI is {settings.redirect_uri}.",
+                "List the reverse proxy's address in FORWARDED_ALLOW_IPS so the app sees the original "
+                "https scheme; PUBLIC_BASE_URL keeps the redirect URI right either way.",
+            )
+        return Check(
+            name,
+            WARNING,
+            f"This request arrived as {arrived} but the redirect URI is {settings.redirect_uri}.",
+            "Behind a TLS-terminating proxy this is expected: set FORWARDED_ALLOW_IPS to the proxy's "
+            "address. Otherwise register and use exactly PUBLIC_BASE_URL.",
+        )
+    return Check(
+        name,
+        WARNING,
+        f"This request arrived as {arrived} but PUBLIC_BASE_URL is {settings.base_url}; Entra will send "
+        f"people back to {settings.redirect_uri} (AADSTS50011 if that is not registered).",
+        "Set PUBLIC_BASE_URL to the address people use, and register PUBLIC_BASE_URL/auth/callback in the "
+        "app registration.",
+    )
 
 
 def https_check(settings: Settings) -> Check:
@@ -85,17 +94,25 @@ def https_check(settings: Settings) -> Check:
     host = settings.public_host
     if host in ("localhost", "127.0.0.1", "[::1]"):
         return Check(name, OK, "Plain http on loopback, for development: cookies are not Secure and no HSTS is sent.")
-    return Check(name, PROBLEM, f"PUBLIC_BASE_URL ({settings.base_url}) is http on a network address: cookies travel "
-                 "unencrypted and cannot be Secure.", "Serve the app over https and set PUBLIC_BASE_URL to the https "
-                 "address (APP_ENV=production refuses anything else).")
+    return Check(
+        name,
+        PROBLEM,
+        f"PUBLIC_BASE_URL ({settings.base_url}) is http on a network address: cookies travel "
+        "unencrypted and cannot be Secure.",
+        "Serve the app over https and set PUBLIC_BASE_URL to the https "
+        "address (APP_ENV=production refuses anything else).",
+    )
 
 
 def same_site_check(settings: Settings) -> Check:
     idp = urlsplit(settings.entra_oidc_authority or settings.entra_authority_host).hostname or ""
-    return Check("SameSite and the IdP", OK,
-                 f"The IdP ({idp}) is another site, so the callback must carry cookies on a cross-site top-level "
-                 "navigation: it is a GET (response_mode=query) and the cookies are SameSite=Lax, which browsers send "
-                 "on it.")
+    return Check(
+        "SameSite and the IdP",
+        OK,
+        f"The IdP ({idp}) is another site, so the callback must carry cookies on a cross-site top-level "
+        "navigation: it is a GET (response_mode=query) and the cookies are SameSite=Lax, which browsers send "
+        "on it.",
+    )
 
 
 def clock_check(facts: Facts) -> Check:
@@ -110,36 +127,57 @@ def clock_check(facts: Facts) -> Check:
     if seconds <= 60:
         return Check(name, OK, f"This server's clock is within {seconds} s of the IdP's.")
     verdict = PROBLEM if seconds > 110 else WARNING
-    return Check(name, verdict, f"This server's clock is {seconds} s off the IdP's; tokens are checked with a 120 s "
-                 "leeway, so sign-ins fail as 'not yet valid' or 'expired' beyond it.",
-                 "Synchronise the clock (NTP / chrony / systemd-timesyncd).")
+    return Check(
+        name,
+        verdict,
+        f"This server's clock is {seconds} s off the IdP's; tokens are checked with a 120 s "
+        "leeway, so sign-ins fail as 'not yet valid' or 'expired' beyond it.",
+        "Synchronise the clock (NTP / chrony / systemd-timesyncd).",
+    )
 
 
 def issuer_check(settings: Settings, facts: Facts) -> Check:
     name = "Issuer"
     if facts.idp_issuer is None:
-        return Check(name, PROBLEM, f"Discovery failed ({facts.idp_error or 'unreachable'}) at {settings.discovery_url}.",
-                     "Check ENTRA_AUTHORITY_HOST / ENTRA_TENANT_ID (or ENTRA_OIDC_AUTHORITY), the network, and "
-                     "ENTRA_CA_BUNDLE for a private CA.")
+        return Check(
+            name,
+            PROBLEM,
+            f"Discovery failed ({facts.idp_error or 'unreachable'}) at {settings.discovery_url}.",
+            "Check ENTRA_AUTHORITY_HOST / ENTRA_TENANT_ID (or ENTRA_OIDC_AUTHORITY), the network, and "
+            "ENTRA_CA_BUNDLE for a private CA.",
+        )
     issuer_host = urlsplit(facts.idp_issuer).hostname
     authority_host = urlsplit(settings.authority).hostname
     if issuer_host != authority_host and not settings.instance_discovery:
-        return Check(name, WARNING, f"The discovery issuer {facts.idp_issuer} is on another host than the "
-                     f"configured authority {settings.authority}.", "Use the issuer's host as the authority.")
+        return Check(
+            name,
+            WARNING,
+            f"The discovery issuer {facts.idp_issuer} is on another host than the "
+            f"configured authority {settings.authority}.",
+            "Use the issuer's host as the authority.",
+        )
     if "{tenantid}" in facts.idp_issuer:
         allowed = ", ".join(sorted(settings.allowed_tenants)) or "any tenant"
         verdict = OK if settings.allowed_tenants else WARNING
-        return Check(name, verdict, f"Multi-tenant issuer {facts.idp_issuer}: each token's iss is checked against "
-                     f"its own tid; allowed: {allowed}.",
-                     "" if verdict == OK else "Set ENTRA_ALLOWED_TENANTS unless any organisation may sign in.")
+        return Check(
+            name,
+            verdict,
+            f"Multi-tenant issuer {facts.idp_issuer}: each token's iss is checked against "
+            f"its own tid; allowed: {allowed}.",
+            "" if verdict == OK else "Set ENTRA_ALLOWED_TENANTS unless any organisation may sign in.",
+        )
     return Check(name, OK, f"Tokens must come from {facts.idp_issuer}.")
 
 
 def jwks_check(facts: Facts) -> Check:
     if facts.signing_keys:
         return Check("Signing keys (JWKS)", OK, f"{facts.signing_keys} signing key(s) published and cached.")
-    return Check("Signing keys (JWKS)", PROBLEM, "No signing keys could be fetched: every sign-in would fail.",
-                 "Check that the discovery document's jwks_uri is reachable from this server.")
+    return Check(
+        "Signing keys (JWKS)",
+        PROBLEM,
+        "No signing keys could be fetched: every sign-in would fail.",
+        "Check that the discovery document's jwks_uri is reachable from this server.",
+    )
 
 
 def workers_check(settings: Settings) -> Check:
@@ -147,18 +185,26 @@ def workers_check(settings: Settings) -> Check:
     if settings.uses_redis:
         return Check(name, OK, "Sessions, sign-ins and limits are shared through Redis.")
     if settings.web_concurrency > 1:
-        return Check(name, PROBLEM, f"{settings.web_concurrency} workers each keep their own memory store: a "
-                     "callback that reaches another worker fails ('state mismatch') and sessions appear lost.",
-                     "Set SESSION_STORE_URL to a Redis URL, or run one worker.")
+        return Check(
+            name,
+            PROBLEM,
+            f"{settings.web_concurrency} workers each keep their own memory store: a "
+            "callback that reaches another worker fails ('state mismatch') and sessions appear lost.",
+            "Set SESSION_STORE_URL to a Redis URL, or run one worker.",
+        )
     return Check(name, OK, "One worker with the in-memory store (sessions end when it restarts).")
 
 
 def secret_check(settings: Settings) -> Check:
     name = "Session secret"
     if settings.session_secret_key is None:
-        return Check(name, WARNING, "SESSION_SECRET_KEY is not set: a random key is made per process, so sessions "
-                     "end at every restart and cannot be shared between workers.",
-                     "Set SESSION_SECRET_KEY to 32+ random bytes (required in production).")
+        return Check(
+            name,
+            WARNING,
+            "SESSION_SECRET_KEY is not set: a random key is made per process, so sessions "
+            "end at every restart and cannot be shared between workers.",
+            "Set SESSION_SECRET_KEY to 32+ random bytes (required in production).",
+        )
     if len(settings.session_secret_key.get_secret_value().encode()) < MIN_SECRET_KEY_BYTES:
         return Check(name, PROBLEM, "SESSION_SECRET_KEY is shorter than 32 bytes.", "Use 32+ random bytes.")
     return Check(name, OK, "SESSION_SECRET_KEY is set and long enough.")
@@ -166,18 +212,32 @@ def secret_check(settings: Settings) -> Check:
 
 def client_kind_check(settings: Settings) -> Check:
     if settings.is_confidential:
-        return Check("Client type", OK, f"{settings.client_kind}: register the redirect URI under the Web platform "
-                     "(a Mobile and desktop platform makes Entra reject the credential with AADSTS700025).")
-    return Check("Client type", OK, "Public client (no secret): the app registration needs 'Allow public client "
-                 "flows' and the redirect URI under Mobile and desktop applications; under Web Entra answers "
-                 "AADSTS7000218, under Single-page application AADSTS9002327.")
+        return Check(
+            "Client type",
+            OK,
+            f"{settings.client_kind}: register the redirect URI under the Web platform "
+            "(a Mobile and desktop platform makes Entra reject the credential with AADSTS700025).",
+        )
+    return Check(
+        "Client type",
+        OK,
+        "Public client (no secret): the app registration needs 'Allow public client "
+        "flows' and the redirect URI under Mobile and desktop applications; under Web Entra answers "
+        "AADSTS7000218, under Single-page application AADSTS9002327.",
+    )
 
 
 def cookie_size_check(facts: Facts) -> Check:
     name = "Cookie size"
-    finding = (f"The session cookie is {facts.session_cookie_bytes} bytes; this request's Cookie header is "
-               f"{facts.cookie_header_bytes} bytes.")
+    finding = (
+        f"The session cookie is {facts.session_cookie_bytes} bytes; this request's Cookie header is "
+        f"{facts.cookie_header_bytes} bytes."
+    )
     if facts.cookie_header_bytes > COOKIE_HEADER_LIMIT:
-        return Check(name, WARNING, finding + " Browsers and proxies start refusing headers around 4-8 KB.",
-                     "Other cookies on this host are large; this app's own cookie holds only a session id.")
+        return Check(
+            name,
+            WARNING,
+            finding + " Browsers and proxies start refusing headers around 4-8 KB.",
+            "Other cookies on this host are large; this app's own cookie holds only a session id.",
+        )
     return Check(name, OK, finding)

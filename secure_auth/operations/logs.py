@@ -55,18 +55,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class AppLogHandler(logging.StreamHandler):
+    """The root handler this app installs (a class of its own, so configuring again replaces it)."""
+
+
 def configure_logging(level: str, log_format: str) -> None:
     """Root handler for the whole process; called once by the application factory."""
-    handler = logging.StreamHandler()
+    handler = AppLogHandler()
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root = logging.getLogger()
     for existing in list(root.handlers):
-        if getattr(existing, "_secure_auth", False):
+        if isinstance(existing, AppLogHandler):
             root.removeHandler(existing)
-    handler._secure_auth = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())
     install_log_redaction()

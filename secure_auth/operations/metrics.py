@@ -17,14 +17,27 @@ CSRF_REJECTIONS = Counter("secure_auth_csrf_rejections_total", "Unsafe requests 
 RATE_LIMITED = Counter("secure_auth_rate_limited_total", "Requests answered 429", ["bucket"])
 ACTIVE_SESSIONS = Gauge("secure_auth_active_sessions", "Sessions in the store (this process's view)")
 IDP_LATENCY = Histogram(
-    "secure_auth_idp_request_seconds", "Latency of requests to the identity provider", ["method"],
+    "secure_auth_idp_request_seconds",
+    "Latency of requests to the identity provider",
+    ["method"],
     buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
-_KNOWN_REASONS = frozenset({
-    "missing_state", "unknown_state", "browser_mismatch", "bad_callback", "missing_code", "idp_error",
-    "idp_unavailable", "state_mismatch", "nonce_mismatch", "token_validation_failed", "state_store_full",
-})
+_KNOWN_REASONS = frozenset(
+    {
+        "missing_state",
+        "unknown_state",
+        "browser_mismatch",
+        "bad_callback",
+        "missing_code",
+        "idp_error",
+        "idp_unavailable",
+        "state_mismatch",
+        "nonce_mismatch",
+        "token_validation_failed",
+        "state_store_full",
+    }
+)
 
 
 def record_event(event: str, fields: dict[str, object]) -> None:

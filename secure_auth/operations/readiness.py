@@ -55,5 +55,5 @@ class Readiness:
 
         try:
             return await asyncio.wait_for(to_thread.run_sync(check), timeout=READY_TIMEOUT_SECONDS)
-        except (IdentityProviderUnavailable, asyncio.TimeoutError) as exc:
+        except (TimeoutError, IdentityProviderUnavailable) as exc:
             return {"status": "fail", "detail": str(exc) or "timed out"}

@@ -56,7 +56,9 @@ class GraphClient:
         url = self.base_url + path
 
         async def send(token: str) -> httpx.Response:
-            return await self.clients.graph.request(method, url, json=json, headers={"authorization": f"Bearer {token}"})
+            return await self.clients.graph.request(
+                method, url, json=json, headers={"authorization": f"Bearer {token}"}
+            )
 
         try:
             response = await call_with_token(self.tokens, session, scopes, send)

@@ -7,7 +7,7 @@ Nothing here does I/O or knows the web framework; routes/api_proxy.py applies th
 from __future__ import annotations
 
 import re
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
@@ -125,9 +125,8 @@ def target_url(api_base_url: str, path: str, query: bytes) -> str:
     except httpx.InvalidURL:
         raise bad_path() from None
     origin, base_path = _base(api_base_url)
-    if (
-        normalised_origin(str(parsed)) != origin
-        or not (parsed.raw_path.decode("ascii").split("?")[0] + "/").startswith(base_path)
+    if normalised_origin(str(parsed)) != origin or not (parsed.raw_path.decode("ascii").split("?")[0] + "/").startswith(
+        base_path
     ):
         raise bad_path()
     return url

@@ -25,5 +25,3 @@ class StreamSlots:
             self.in_use[key] = count
         else:
             self.in_use.pop(key, None)
-
-

@@ -12,7 +12,7 @@ freshly refreshed token; response bodies stream through as they arrive, never he
 from __future__ import annotations
 
 import logging
-from typing import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
 from urllib.parse import quote
 
 import anyio
@@ -54,7 +54,7 @@ def _raw_proxy_path(request: Request) -> str:
         text = raw.decode("latin-1")
         root = request.scope.get("root_path", "")
         if root and text.startswith(root):
-            text = text[len(root):]
+            text = text[len(root) :]
     else:
         text = quote(request.scope["path"], safe="/:@!$&'()*+,;=-._~")
     if not text.startswith(PROXY_PREFIX):
@@ -137,8 +137,12 @@ async def proxy(path: str, request: Request, session: CurrentUser) -> Response:
     slots: StreamSlots = services.proxy_slots
     if not slots.acquire(session.id):
         return error_response(
-            request, 429, "Too many requests", "Too many API requests are open at once. Try again in a moment.",
-            reason="too_many_streams", headers={"retry-after": "1"},
+            request,
+            429,
+            "Too many requests",
+            "Too many API requests are open at once. Try again in a moment.",
+            reason="too_many_streams",
+            headers={"retry-after": "1"},
         )
     released = False
 
@@ -156,8 +160,14 @@ async def proxy(path: str, request: Request, session: CurrentUser) -> Response:
 
 
 async def _forward(
-    request: Request, services: Services, session: Session, url: str, body: bytes, headers: dict[str, str],
-    rid: str, release: Callable[[], None],
+    request: Request,
+    services: Services,
+    session: Session,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    rid: str,
+    release: Callable[[], None],
 ) -> Response:
     settings = services.settings
     client = services.outbound.api
@@ -174,14 +184,20 @@ async def _forward(
         logger.warning("request_id=%s API timed out (%s)", rid, type(exc).__name__)
         release()
         return error_response(
-            request, 504, "The API did not answer", "The API did not answer in time. Try again later.",
+            request,
+            504,
+            "The API did not answer",
+            "The API did not answer in time. Try again later.",
             reason="upstream_timeout",
         )
     except httpx.HTTPError as exc:
         logger.warning("request_id=%s API unreachable (%s)", rid, type(exc).__name__)
         release()
         return error_response(
-            request, 502, "The API could not be reached", "The API could not be reached. Try again later.",
+            request,
+            502,
+            "The API could not be reached",
+            "The API could not be reached. Try again later.",
             reason="upstream_unavailable",
         )
 

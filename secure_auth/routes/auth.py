@@ -42,6 +42,7 @@ _NOT_THIS_BROWSER = (
     "another browser. Start again from the sign-in button."
 )
 
+
 @router.get("/login")
 async def login(
     request: Request,
@@ -78,8 +79,11 @@ async def login(
     except SignInError as exc:
         security_event("login_failed", request_id(request), reason=exc.reason)
         return error_response(
-            request, exc.status_code, "The identity provider cannot be reached",
-            "Signing in is not possible right now. Try again in a moment.", reason=exc.reason,
+            request,
+            exc.status_code,
+            "The identity provider cannot be reached",
+            "Signing in is not possible right now. Try again in a moment.",
+            reason=exc.reason,
         )
 
     existing = request.cookies.get(settings.flow_cookie_name, "")
@@ -91,8 +95,11 @@ async def login(
     except StateStoreFull:
         security_event("login_failed", request_id(request), reason="state_store_full")
         return error_response(
-            request, 503, "Too many sign-ins in progress",
-            "Signing in is busy right now. Try again in a minute.", reason="state_store_full",
+            request,
+            503,
+            "Too many sign-ins in progress",
+            "Signing in is busy right now. Try again in a minute.",
+            reason="state_store_full",
             headers={"retry-after": "60"},
         )
     security_event("login_started", request_id(request))
@@ -136,7 +143,12 @@ async def callback(request: Request, services: ServicesDep, session: MaybeSessio
         code = aadsts_code(description)
         security_event("login_failed", rid, reason="idp_error", error=params["error"], aadsts=code)
         return error_response(
-            request, 400, "Sign-in did not complete", _idp_message(code), reason="idp_error", aadsts=code,
+            request,
+            400,
+            "Sign-in did not complete",
+            _idp_message(code),
+            reason="idp_error",
+            aadsts=code,
             idp_message=first_line(description),
         )
     if not params.get("code"):
@@ -148,11 +160,19 @@ async def callback(request: Request, services: ServicesDep, session: MaybeSessio
         code = aadsts_code(exc.description, exc.error_codes)
         security_event(
             "token_validation_failed" if exc.reason == "token_validation_failed" else "login_failed",
-            rid, reason=exc.reason, detail=exc.description if exc.reason != "idp_error" else exc.error, aadsts=code,
+            rid,
+            reason=exc.reason,
+            detail=exc.description if exc.reason != "idp_error" else exc.error,
+            aadsts=code,
         )
         return error_response(
-            request, exc.status_code, "Sign-in did not complete", _sign_in_error_message(exc, code),
-            reason=exc.reason, aadsts=code, idp_message=exc.description if exc.reason == "idp_error" else None,
+            request,
+            exc.status_code,
+            "Sign-in did not complete",
+            _sign_in_error_message(exc, code),
+            reason=exc.reason,
+            aadsts=code,
+            idp_message=exc.description if exc.reason == "idp_error" else None,
         )
 
     if session is not None:

@@ -10,8 +10,9 @@ import asyncio
 import logging
 import time
 import weakref
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 from itsdangerous import BadSignature, Signer
 
@@ -137,10 +138,7 @@ class SessionManager:
         return session
 
     def expired(self, session: Session, now: float) -> bool:
-        return (
-            now >= session.created_at + self.absolute_timeout
-            or now >= session.last_seen + self.idle_timeout
-        )
+        return now >= session.created_at + self.absolute_timeout or now >= session.last_seen + self.idle_timeout
 
     async def save(self, session: Session, *, create: bool = False) -> None:
         """Write the session back. Only `create` may bring a record into existence: an
@@ -168,6 +166,5 @@ class SessionManager:
         if lock is None:
             lock = asyncio.Lock()
             self._locks[session_id] = lock
-        async with lock:
-            async with self.store.lock(f"session:{session_id}"):
-                yield
+        async with lock, self.store.lock(f"session:{session_id}"):
+            yield

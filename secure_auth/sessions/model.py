@@ -7,7 +7,19 @@ from typing import Any
 
 # Claims kept from the id_token: enough to show who is signed in and to authorize,
 # small enough that a record stays a few kilobytes.
-KEPT_CLAIMS = ("name", "preferred_username", "email", "oid", "sub", "tid", "iss", "roles", "groups", "login_hint", "sid")
+KEPT_CLAIMS = (
+    "name",
+    "preferred_username",
+    "email",
+    "oid",
+    "sub",
+    "tid",
+    "iss",
+    "roles",
+    "groups",
+    "login_hint",
+    "sid",
+)
 
 
 @dataclass
@@ -37,7 +49,7 @@ class Session:
         return record
 
     @classmethod
-    def from_record(cls, session_id: str, record: dict[str, Any]) -> "Session":
+    def from_record(cls, session_id: str, record: dict[str, Any]) -> Session:
         return cls(id=session_id, **record)
 
 
@@ -55,8 +67,16 @@ def user_key(user: dict[str, Any]) -> str:
 def browser_family(user_agent: str) -> str:
     """A coarse, non-identifying label for the sessions page."""
     ua = user_agent or ""
-    for marker, name in (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
-                         ("Chromium/", "Chromium"), ("Safari/", "Safari"), ("python-httpx", "httpx"), ("curl/", "curl")):
+    for marker, name in (
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Chromium/", "Chromium"),
+        ("Safari/", "Safari"),
+        ("python-httpx", "httpx"),
+        ("curl/", "curl"),
+    ):
         if marker in ua:
             return name
     return "Other"

@@ -6,8 +6,9 @@ touching a caller. Values are JSON-serialisable dicts. They know nothing about H
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 Clock = Callable[[], float]
 FLOW_LIFETIME_SECONDS = 600

@@ -10,8 +10,9 @@ import json
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any
 
 from secure_auth.stores.base import FLOW_LIFETIME_SECONDS, Clock, StateStoreFull
 

@@ -16,12 +16,14 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
+from typing import Any, TypeVar
 
 import redis.asyncio as redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import LockError, TimeoutError as RedisTimeoutError
+from redis.exceptions import LockError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from secure_auth.stores.base import FLOW_LIFETIME_SECONDS
 from secure_auth.stores.memory import MemorySessionStore, MemoryStateStore
@@ -40,8 +42,13 @@ def connect(url: str, *, timeout: float = 2.0) -> redis.Redis:
     # A blocking pool: under a burst, requests wait for a connection (up to `timeout`)
     # instead of failing, and a burst is never mistaken for Redis being down.
     pool = redis.BlockingConnectionPool.from_url(
-        url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30,
-        decode_responses=True, max_connections=64, timeout=timeout,
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        health_check_interval=30,
+        decode_responses=True,
+        max_connections=64,
+        timeout=timeout,
     )
     return redis.Redis(connection_pool=pool)
 
@@ -66,7 +73,8 @@ class RedisHealth:
         if not self.degraded:
             logger.error(
                 "REDIS UNREACHABLE (%s): falling back to in-process memory; sessions and sign-ins started "
-                "now live on this worker only until Redis is back", type(exc).__name__,
+                "now live on this worker only until Redis is back",
+                type(exc).__name__,
             )
         self.degraded = True
         self._retry_at = time.monotonic() + RETRY_AFTER_SECONDS
@@ -201,7 +209,9 @@ class RedisSessionStore(_Fallback):
         async def to_redis() -> None:
             name = self._index(index, key)
             async with self.client.pipeline(transaction=True) as pipe:
-                await pipe.sadd(name, session_id).expire(name, INDEX_TTL_SECONDS).execute()
+                pipe.sadd(name, session_id)
+                pipe.expire(name, INDEX_TTL_SECONDS)
+                await pipe.execute()
 
         await self._try(to_redis, lambda: self.memory.index_add(index, key, session_id))
 
@@ -213,7 +223,8 @@ class RedisSessionStore(_Fallback):
         local = await self.memory.index_members(index, key)
 
         async def from_redis() -> list[str]:
-            return sorted(set(await self.client.smembers(self._index(index, key))) | set(local))
+            members = {_text(m) for m in await self.client.smembers(self._index(index, key))}
+            return sorted(members | set(local))
 
         return await self._try(from_redis, lambda: _value(local))
 
@@ -261,3 +272,8 @@ async def _nothing() -> None:
 
 async def _value(value: T) -> T:
     return value
+
+
+def _text(value: bytes | str) -> str:
+    """The client decodes replies (decode_responses=True); redis-py's types still allow bytes."""
+    return value if isinstance(value, str) else value.decode()

@@ -3,7 +3,7 @@ Graph client and the API proxy."""
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import httpx
 

@@ -7,8 +7,8 @@ first refreshes and writes the cache back, the others then find a fresh token in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
-from typing import Sequence
 
 from anyio import to_thread
 
@@ -30,7 +30,9 @@ class TokenService:
             if current is None:
                 raise TokenError("reauthenticate", "the session has ended")
             # MSAL is synchronous: it runs in the threadpool, never on the event loop.
-            acquire = partial(self.identity.acquire_token, current.token_cache, list(scopes), force_refresh=force_refresh)
+            acquire = partial(
+                self.identity.acquire_token, current.token_cache, list(scopes), force_refresh=force_refresh
+            )
             token, new_cache = await to_thread.run_sync(acquire)
             if new_cache is not None:
                 TOKEN_REFRESHES.inc()

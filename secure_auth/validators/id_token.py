@@ -7,10 +7,12 @@ lifetime check), so the app does it here, before a session exists.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import jwt
+from jwt.types import Options
 
 from secure_auth.crypto.primitives import constant_time_equals
 
@@ -98,10 +100,10 @@ def validate_id_token(
             raise TokenValidationError("kid_missing", "no kid and the JWKS has several keys") from None
         raise TokenValidationError("unknown_kid", f"kid {kid!r} is not in the JWKS") from None
 
-    options: dict[str, Any] = {"require": ["exp", "iat", "iss", "aud", "sub"], "verify_iss": False}
+    options: Options = {"require": ["exp", "iat", "iss", "aud", "sub"], "verify_iss": False}
     if now is not None:
         # PyJWT reads the clock itself; shifting the leeway is not enough, so check times below.
-        options.update(verify_exp=False, verify_nbf=False, verify_iat=False)
+        options.update({"verify_exp": False, "verify_nbf": False, "verify_iat": False})
     try:
         claims: dict[str, Any] = jwt.decode(
             id_token,

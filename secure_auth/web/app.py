@@ -6,9 +6,9 @@ root): secure_auth never imports them.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator, Iterable
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -55,7 +55,7 @@ def build_services(
         absolute_timeout=settings.session_absolute_timeout,
     )
     tokens = TokenService(identity, session_manager)
-    outbound = OutboundClients(settings, identity.http.verify)
+    outbound = OutboundClients(settings, identity.http.ca_bundle)
     return Services(
         settings=settings,
         identity=identity,

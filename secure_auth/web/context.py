@@ -8,8 +8,8 @@ wants to show who is signed in). Dependencies, rendering and every error page re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from starlette.types import Scope
 

@@ -31,8 +31,9 @@ async def csrf_guard(request: Request) -> None:
     if request.method not in UNSAFE_METHODS:
         return
     settings = request.app.state.services.settings
-    reason = cross_site_reason(request.headers.get("origin"), request.headers.get("sec-fetch-site"),
-                               settings.base_url, settings.cors_origins)
+    reason = cross_site_reason(
+        request.headers.get("origin"), request.headers.get("sec-fetch-site"), settings.base_url, settings.cors_origins
+    )
     if reason is not None:
         _reject(request, reason)
     context = context_of(request.scope)
@@ -48,7 +49,9 @@ async def csrf_guard(request: Request) -> None:
         _reject(request, "missing_token" if not supplied else "wrong_token")
 
 
-def cross_site_reason(origin: str | None, sec_fetch_site: str | None, base_url: str, cors_origins: list[str]) -> str | None:
+def cross_site_reason(
+    origin: str | None, sec_fetch_site: str | None, base_url: str, cors_origins: list[str]
+) -> str | None:
     """Why a request looks cross-site (Origin, else Sec-Fetch-Site), or None."""
     if origin == "null":
         return "opaque_origin"

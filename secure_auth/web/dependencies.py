@@ -13,7 +13,8 @@ The session itself was resolved once by the session middleware; these only read 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 

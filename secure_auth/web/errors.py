@@ -47,7 +47,9 @@ async def _http_exception(request: Request, exc: StarletteHTTPException) -> Resp
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
     logger.info("request_id=%s rejected invalid input: %d problem(s)", request_id(request), len(exc.errors()))
-    return error_response(request, 400, "Bad request", "Some of the input was missing or not valid.", reason="invalid_input")
+    return error_response(
+        request, 400, "Bad request", "Some of the input was missing or not valid.", reason="invalid_input"
+    )
 
 
 async def _sign_in_required(request: Request, exc: SignInRequired) -> Response:
@@ -61,7 +63,9 @@ async def _sign_in_required(request: Request, exc: SignInRequired) -> Response:
 
 async def _csrf_rejected(request: Request, exc: CsrfRejected) -> Response:
     return error_response(
-        request, 403, "Request refused",
+        request,
+        403,
+        "Request refused",
         "This form has expired or did not come from this site. Go back, reload the page and try again.",
         reason="csrf_rejected",
     )
@@ -81,8 +85,13 @@ async def _token_error(request: Request, exc: TokenError) -> Response:
     back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     security_event("token_refresh_failed", request_id(request), kind=exc.kind, detail=exc.detail, aadsts=exc.aadsts)
     if exc.kind == "unavailable":
-        return error_response(request, 503, "Sign-in service unavailable",
-                              "Your access could not be renewed right now. Try again in a moment.", reason="token_unavailable")
+        return error_response(
+            request,
+            503,
+            "Sign-in service unavailable",
+            "Your access could not be renewed right now. Try again in a moment.",
+            reason="token_unavailable",
+        )
     query = {"next": back}
     if exc.kind == "consent":
         query["scope"] = " ".join(exc.scopes)
@@ -93,8 +102,11 @@ async def _token_error(request: Request, exc: TokenError) -> Response:
         await services.sessions.end(session)
     if wants_json(request) or request.method != "GET":
         response: Response = JSONResponse(
-            {"error": "reauthentication_required" if exc.kind == "reauthenticate" else "consent_required",
-             "login_url": login_url, "request_id": request_id(request)},
+            {
+                "error": "reauthentication_required" if exc.kind == "reauthenticate" else "consent_required",
+                "login_url": login_url,
+                "request_id": request_id(request),
+            },
             status_code=401,
         )
     else:

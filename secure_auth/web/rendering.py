@@ -7,6 +7,7 @@ too many requests): the same error page, showing the signed-in user too.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from fastapi.templating import Jinja2Templates
@@ -40,7 +41,9 @@ def request_id(request: Request) -> str:
     return context.request_id if context is not None else "-"
 
 
-def render(request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200) -> HTMLResponse:
+def render(
+    request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200
+) -> HTMLResponse:
     renderer: Renderer = request.app.state.renderer
     request_context = context_of(request.scope)
     session = request_context.session if request_context is not None else None
@@ -65,7 +68,7 @@ def error_response(
     reason: str | None = None,
     aadsts: int | None = None,
     idp_message: str | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     """A clear error with the request id; never an exception text or stack trace."""
     rid = request_id(request)

@@ -43,10 +43,16 @@ def chromium_path() -> str:
 def demo():
     """`python run.py --demo` in a subprocess, as a newcomer would start it."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ENTRA_", "SESSION_", "APP_ENV", "PUBLIC_BASE_URL"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("ENTRA_", "SESSION_", "APP_ENV", "PUBLIC_BASE_URL"))
+    }
     process = subprocess.Popen(
         [sys.executable, "run.py", "--demo", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     base_url = f"http://localhost:{port}"
     deadline = time.monotonic() + 30
@@ -79,7 +85,9 @@ def chromium():
         browser.close()
 
 
-@pytest.mark.parametrize("viewport", [{"width": 1280, "height": 800}, {"width": 390, "height": 844}], ids=["desktop", "phone"])
+@pytest.mark.parametrize(
+    "viewport", [{"width": 1280, "height": 800}, {"width": 390, "height": 844}], ids=["desktop", "phone"]
+)
 def test_person_signs_in_computes_and_signs_out(demo, chromium, viewport):
     from playwright.sync_api import expect
 

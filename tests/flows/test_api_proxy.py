@@ -17,9 +17,10 @@ import random
 import ssl
 import threading
 import time
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any
 
 import anyio
 import jwt
@@ -78,7 +79,10 @@ class Upstream:
         try:
             key = self.jwks.get_signing_key_from_jwt(token)
             claims = jwt.decode(
-                token, key.key, algorithms=["RS256"], audience=PUBLIC_CLIENT_ID,
+                token,
+                key.key,
+                algorithms=["RS256"],
+                audience=PUBLIC_CLIENT_ID,
                 options={"require": ["exp", "iss", "aud", "scp"]},
             )
         except jwt.PyJWTError:
@@ -95,7 +99,9 @@ class Upstream:
     @property
     def app(self) -> Starlette:
         if not hasattr(self, "_app"):
-            self._app = Starlette(routes=[Route("/{rest:path}", self.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])])
+            self._app = Starlette(
+                routes=[Route("/{rest:path}", self.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])]
+            )
         return self._app
 
     async def handle(self, request: Request) -> Response:
@@ -115,15 +121,18 @@ class Upstream:
         with self.lock:
             self.received.append(record)
         if claims is None:
-            return JSONResponse({"error": "invalid_token"}, 401, headers={"www-authenticate": 'Bearer error="invalid_token"'})
+            return JSONResponse(
+                {"error": "invalid_token"}, 401, headers={"www-authenticate": 'Bearer error="invalid_token"'}
+            )
         if not raw_path.startswith("/v1/"):
             return JSONResponse({"escaped": True})  # never reached through the proxy
-        route = raw_path[len("/v1/"):]
+        route = raw_path[len("/v1/") :]
         if route.startswith("echo"):
             return self.echo(request, record)
         if route == "stream":
             return StreamingResponse(
-                self.stream(), media_type="application/octet-stream",
+                self.stream(),
+                media_type="application/octet-stream",
                 headers={"content-length": str(len(self.data)), "etag": '"big"'},
             )
         if route == "slow":
@@ -134,14 +143,20 @@ class Upstream:
                 first = route not in self.unauthorised_once
                 self.unauthorised_once.add(route)
             if first:
-                return JSONResponse({"error": "token_revoked"}, 401, headers={"www-authenticate": 'Bearer error="invalid_token"'})
+                return JSONResponse(
+                    {"error": "token_revoked"}, 401, headers={"www-authenticate": 'Bearer error="invalid_token"'}
+                )
             return self.echo(request, record)
         if route == "always-401":
-            return JSONResponse({"error": "nope"}, 401, headers={"www-authenticate": 'Bearer error="insufficient_claims"'})
+            return JSONResponse(
+                {"error": "nope"}, 401, headers={"www-authenticate": 'Bearer error="insufficient_claims"'}
+            )
         if route == "gzip":
             payload = json.dumps({"compressed": "yes " * 200}).encode()
             if "gzip" in request.headers.get("accept-encoding", ""):
-                return Response(gzip.compress(payload), headers={"content-encoding": "gzip", "content-type": "application/json"})
+                return Response(
+                    gzip.compress(payload), headers={"content-encoding": "gzip", "content-type": "application/json"}
+                )
             return Response(payload, media_type="application/json")
         if route == "utf8-header":
             # A raw UTF-8 byte sequence in a header value: not Latin-1 text.
@@ -294,7 +309,8 @@ def test_unsafe_methods_need_the_csrf_token_and_forward_the_body(signed_in, upst
     wrong = browser.post("/api/proxy/echo/things", json={"n": 1}, headers={**JSON, "x-csrf-token": "wrong"})
     assert wrong.status_code == 403
     foreign = browser.post(
-        "/api/proxy/echo/things", json={"n": 1},
+        "/api/proxy/echo/things",
+        json={"n": 1},
         headers={**JSON, "x-csrf-token": browser.csrf_token(), "origin": "https://evil.example"},
     )
     assert foreign.status_code == 403
@@ -302,7 +318,8 @@ def test_unsafe_methods_need_the_csrf_token_and_forward_the_body(signed_in, upst
 
     token = browser.csrf_token()
     sent = browser.post(
-        "/api/proxy/echo/things?v=2", content=b'{"name": "caf\xc3\xa9"}',
+        "/api/proxy/echo/things?v=2",
+        content=b'{"name": "caf\xc3\xa9"}',
         headers={**JSON, "content-type": "application/json", "x-csrf-token": token, "origin": browser.app.base_url},
     )
     assert sent.status_code == 200, sent.text
@@ -318,7 +335,9 @@ def test_unsafe_methods_need_the_csrf_token_and_forward_the_body(signed_in, upst
     for method in ("PUT", "PATCH", "DELETE"):
         content = b"" if method == "DELETE" else f"{method} body".encode()
         response = browser.client.request(
-            method, browser.app.base_url + "/api/proxy/echo/things/7", content=content,
+            method,
+            browser.app.base_url + "/api/proxy/echo/things/7",
+            content=content,
             headers={**JSON, "x-csrf-token": token, "if-match": '"v1"', "content-type": "text/plain"},
         )
         assert response.status_code == 200, (method, response.text)
@@ -329,7 +348,9 @@ def test_unsafe_methods_need_the_csrf_token_and_forward_the_body(signed_in, upst
 
     count = upstream.count()
     for method in ("HEAD", "OPTIONS", "TRACE"):
-        response = browser.client.request(method, browser.app.base_url + "/api/proxy/echo/x", headers={"x-csrf-token": token})
+        response = browser.client.request(
+            method, browser.app.base_url + "/api/proxy/echo/x", headers={"x-csrf-token": token}
+        )
         assert response.status_code == 405, method
     assert upstream.count() == count
 
@@ -337,9 +358,7 @@ def test_unsafe_methods_need_the_csrf_token_and_forward_the_body(signed_in, upst
 def test_a_form_post_that_carries_its_token_in_the_form_is_refused_cleanly(signed_in, upstream):
     browser = signed_in
     before = upstream.count()
-    response = browser.post(
-        "/api/proxy/echo/form", data={"csrf_token": browser.csrf_token(), "a": "1"}, headers=JSON
-    )
+    response = browser.post("/api/proxy/echo/form", data={"csrf_token": browser.csrf_token(), "a": "1"}, headers=JSON)
     assert response.status_code == 400  # the guard consumed the body; never a 500
     assert response.json()["error"] == "form_body"
     assert upstream.count() == before
@@ -497,7 +516,8 @@ def test_headers_from_the_api_are_filtered_and_set_cookie_never_reaches_the_brow
         assert moved.status_code == 302
         assert moved.headers.get("location") == expected, location
     created = browser.post(
-        "/api/proxy/echo/new", params={"status": "201", "location": base + "/new/1"},
+        "/api/proxy/echo/new",
+        params={"status": "201", "location": base + "/new/1"},
         headers={**JSON, "x-csrf-token": browser.csrf_token()},
     )
     assert created.status_code == 201

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 import trustme
-from oidc_provider_mock import User, app as oidc_app
+from oidc_provider_mock import User
+from oidc_provider_mock import app as oidc_app
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.serving import make_server
 

@@ -13,8 +13,8 @@ import pytest
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from secure_auth.web.dependencies import require_user
 from secure_auth.operations.logs import JsonFormatter
+from secure_auth.web.dependencies import require_user
 from tests.conftest import ADELE, BEN, CLIENT_SECRET
 
 BASE_HEADERS = (
@@ -84,7 +84,7 @@ def profile_app(request, extra_app, browsers, app_tls):
 
 
 def test_every_kind_of_response_carries_the_headers(profile_app, browsers, app_tls):
-    server, browser, production = profile_app
+    _server, browser, production = profile_app
     responses = {
         "page": browser.get("/"),
         "redirect": browser.get("/auth/login"),
@@ -95,8 +95,16 @@ def test_every_kind_of_response_carries_the_headers(profile_app, browsers, app_t
         "host_rejected": browser.get("/", headers={"host": "evil.example"}),
         "csrf_rejected": browser.post("/calculator", data={"a": "1"}),
     }
-    expected_status = {"page": 200, "redirect": 303, "json": 200, "error": 404, "static": 200,
-                       "server_error": 500, "host_rejected": 400, "csrf_rejected": 403}
+    expected_status = {
+        "page": 200,
+        "redirect": 303,
+        "json": 200,
+        "error": 404,
+        "static": 200,
+        "server_error": 500,
+        "host_rejected": 400,
+        "csrf_rejected": 403,
+    }
     for kind, response in responses.items():
         assert response.status_code == expected_status[kind], kind
         assert_strict_headers(response, https=production, include_subdomains=production)
@@ -174,10 +182,10 @@ def test_a_trusted_proxy_forwarded_address_is_used(extra_app, browsers):
 def test_a_trusted_proxy_sets_the_scheme(extra_app, browsers):
     trusting = extra_app(forwarded_allow_ips="127.0.0.1")
     page = browsers(trusting.base_url).get("/debug-info", headers={"x-forwarded-proto": "https"})
-    assert "Arrived as</dt><dd class=\"mono\">https://" in page.text
+    assert 'Arrived as</dt><dd class="mono">https://' in page.text
     distrusting = extra_app()
     page = browsers(distrusting.base_url).get("/debug-info", headers={"x-forwarded-proto": "https"})
-    assert "Arrived as</dt><dd class=\"mono\">http://" in page.text
+    assert 'Arrived as</dt><dd class="mono">http://' in page.text
 
 
 # ----- hosts and CORS -----
@@ -196,11 +204,15 @@ def test_cors_preflight_for_an_allowed_and_a_refused_origin(extra_app, browsers)
     server = extra_app(cors_allowed_origins="https://portal.example.com")
     browser = browsers(server.base_url)
     preflight = {"access-control-request-method": "POST", "access-control-request-headers": "x-csrf-token"}
-    allowed = browser.client.request("OPTIONS", server.base_url + "/me", headers={"origin": "https://portal.example.com", **preflight})
+    allowed = browser.client.request(
+        "OPTIONS", server.base_url + "/me", headers={"origin": "https://portal.example.com", **preflight}
+    )
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-origin"] == "https://portal.example.com"
     assert allowed.headers["access-control-allow-credentials"] == "true"
-    refused = browser.client.request("OPTIONS", server.base_url + "/me", headers={"origin": "https://evil.example", **preflight})
+    refused = browser.client.request(
+        "OPTIONS", server.base_url + "/me", headers={"origin": "https://evil.example", **preflight}
+    )
     assert refused.status_code == 400
     assert "access-control-allow-origin" not in refused.headers
     simple = browser.get("/health", headers={"origin": "https://evil.example"})
@@ -246,8 +258,17 @@ def test_security_events_are_one_json_line_each(extra_app, browsers, entra, capl
             assert "\n" not in line
             entry = json.loads(line)
             events.setdefault(entry["event"], entry)
-    for name in ("login_started", "login_succeeded", "login_failed", "logout", "session_expired", "csrf_rejected",
-                 "rate_limited", "token_validation_failed", "host_rejected"):
+    for name in (
+        "login_started",
+        "login_succeeded",
+        "login_failed",
+        "logout",
+        "session_expired",
+        "csrf_rejected",
+        "rate_limited",
+        "token_validation_failed",
+        "host_rejected",
+    ):
         assert name in events, name
         assert events[name]["request_id"], name
     assert events["login_succeeded"]["oid"] == BEN.oid and events["login_succeeded"]["tid"] == BEN.tid
@@ -272,7 +293,11 @@ def _token_values(server, cookie: str) -> list[str]:
     """The real tokens the server holds for this session (to prove none leaks)."""
     session = asyncio.run(server.services.sessions.load(cookie))
     cache = json.loads(session.token_cache)
-    secrets = [entry["secret"] for section in ("AccessToken", "RefreshToken", "IdToken") for entry in cache.get(section, {}).values()]
+    secrets = [
+        entry["secret"]
+        for section in ("AccessToken", "RefreshToken", "IdToken")
+        for entry in cache.get(section, {}).values()
+    ]
     assert len(secrets) == 3
     return secrets
 
@@ -297,7 +322,9 @@ def test_whole_flow_leaks_nothing_to_logs_or_pages(app_servers, browsers, caplog
 
     verifier_values = [v for k, v in re.findall(r'"(code_verifier)": "([^"]+)"', caplog.text)]
     app_logs = "\n".join(
-        f"{r.name} {r.getMessage()}" for r in caplog.records if not r.name.startswith(("httpx", "httpcore", "local_entra"))
+        f"{r.name} {r.getMessage()}"
+        for r in caplog.records
+        if not r.name.startswith(("httpx", "httpcore", "local_entra"))
     )
     secrets = [*tokens, callback.params["code"], CLIENT_SECRET, cookie, *verifier_values]
     for secret in secrets:
@@ -308,8 +335,12 @@ def test_whole_flow_leaks_nothing_to_logs_or_pages(app_servers, browsers, caplog
 
 
 def test_the_api_proxy_has_its_own_bucket(extra_app, browsers):
-    server = extra_app(rate_limit_api="2/minute", rate_limit_default="100/minute", api_base_url="https://127.0.0.1:9",
-                       api_scopes="api://x/access_as_user")
+    server = extra_app(
+        rate_limit_api="2/minute",
+        rate_limit_default="100/minute",
+        api_base_url="https://127.0.0.1:9",
+        api_scopes="api://x/access_as_user",
+    )
     browser = browsers(server.base_url)
     codes = [browser.get("/api/proxy/x", headers={"accept": "application/json"}).status_code for _ in range(3)]
     assert codes == [401, 401, 429]  # signed out: 401 until the API bucket is spent

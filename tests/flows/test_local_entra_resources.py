@@ -11,17 +11,17 @@ import base64
 import json
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import jwt
 import msal
 import pytest
 import requests
 
-from local_entra import DEMO_USERS, GRAPH_RESOURCE_ID, ClientRegistration, DemoUser, LocalEntra
-from local_entra import LocalEntraConfig
+from local_entra import DEMO_USERS, GRAPH_RESOURCE_ID, ClientRegistration, DemoUser, LocalEntra, LocalEntraConfig
 from tests.support.browser import Browser
 
 CLIENT_ID = "9a1d7c0e-4444-4a2b-8c3d-000000000004"
@@ -196,7 +196,7 @@ def test_me_with_a_garbage_token_is_401(provider: Provider) -> None:
 
 def test_me_with_a_tampered_token_is_401(provider: Provider) -> None:
     token = provider.token(BEN, ["User.Read"])
-    header, payload, signature = token.split(".")
+    header, _payload, signature = token.split(".")
     claims = claims_of(token)
     claims["oid"] = ADELE.oid
     forged_payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()

@@ -41,7 +41,10 @@ def test_metrics_count_sign_ins_for_allowed_addresses_only(extra_app, browsers):
     assert before.status_code == 200 and before.headers["content-type"].startswith("text/plain")
     browsers(server.base_url).sign_in(BEN.username, BEN.password)
     after = scraper.get("/metrics").text
-    assert value(after, "secure_auth_sign_ins_succeeded_total") == value(before.text, "secure_auth_sign_ins_succeeded_total") + 1
+    assert (
+        value(after, "secure_auth_sign_ins_succeeded_total")
+        == value(before.text, "secure_auth_sign_ins_succeeded_total") + 1
+    )
     assert value(after, "secure_auth_active_sessions") >= 1
     assert "secure_auth_idp_request_seconds_count" in after
     assert "secure_auth_csrf_rejections_total" in after and "secure_auth_rate_limited_total" in after

@@ -65,7 +65,9 @@ def test_errors_are_pages_or_json_with_a_request_id(public_app, browsers):
 
 def test_request_id_is_echoed_when_sane_and_replaced_when_not(public_app, browsers):
     browser = browsers(public_app.base_url)
-    assert browser.get("/health", headers={"x-request-id": "proxy-abc-12345"}).headers["x-request-id"] == "proxy-abc-12345"
+    assert (
+        browser.get("/health", headers={"x-request-id": "proxy-abc-12345"}).headers["x-request-id"] == "proxy-abc-12345"
+    )
     replaced = browser.get("/health", headers={"x-request-id": "bad id\twith<junk>"}).headers["x-request-id"]
     assert replaced != "bad id\twith<junk>" and len(replaced) == 16
 
@@ -112,9 +114,13 @@ def test_calculator_csrf(signed_in, public_app, browsers):
     token = signed_in.csrf_token()
     assert signed_in.post("/calculator", data={**data, "csrf_token": token}).status_code == 200
     assert signed_in.post("/calculator", data=data, headers={"x-csrf-token": token}).status_code == 200
-    foreign = signed_in.post("/calculator", data={**data, "csrf_token": token}, headers={"origin": "https://evil.example"})
+    foreign = signed_in.post(
+        "/calculator", data={**data, "csrf_token": token}, headers={"origin": "https://evil.example"}
+    )
     assert foreign.status_code == 403
-    cross_site = signed_in.post("/calculator", data={**data, "csrf_token": token}, headers={"sec-fetch-site": "cross-site"})
+    cross_site = signed_in.post(
+        "/calculator", data={**data, "csrf_token": token}, headers={"sec-fetch-site": "cross-site"}
+    )
     assert cross_site.status_code == 403
 
 
@@ -218,7 +224,9 @@ def test_no_token_code_or_secret_reaches_the_logs(app_servers, browsers, caplog)
     # The test's own browser (httpx) and local_entra may log URLs; the app, MSAL, requests
     # and uvicorn may not leak anything.
     app_side = "\n".join(
-        f"{r.name} {r.getMessage()}" for r in caplog.records if not r.name.startswith(("httpx", "httpcore", "local_entra"))
+        f"{r.name} {r.getMessage()}"
+        for r in caplog.records
+        if not r.name.startswith(("httpx", "httpcore", "local_entra"))
     )
     assert "login_succeeded" in app_side
     for secret in (callback.params["code"], CLIENT_SECRET, "eyJ", "code_verifier", session_cookie):

@@ -63,7 +63,7 @@ def test_sessions_page_lists_and_ends_the_users_own_sessions(extra_app, browsers
     someone_else.sign_in(ADELE.username, ADELE.password)
 
     page = laptop.get("/sessions")
-    assert page.text.count('data-handle=') == 3
+    assert page.text.count("data-handle=") == 3
     assert "this browser" in page.text and "httpx" in page.text and "127.0.0.1" in page.text
     for browser in (laptop, phone, tablet):
         assert browser.session_cookie not in page.text  # ids are secrets: only handles are shown

@@ -154,7 +154,9 @@ def test_user_cancelling_at_the_idp_gets_an_explained_error(public_app, browsers
 def test_error_text_on_an_unexpected_callback_is_not_shown(public_app, browsers):
     """Without a matching state, the page must not echo text an attacker put in the URL."""
     browser = browsers(public_app.base_url)
-    response = browser.get("/auth/callback", params={"error": "x", "error_description": "Call +1-555 now", "state": "s"})
+    response = browser.get(
+        "/auth/callback", params={"error": "x", "error_description": "Call +1-555 now", "state": "s"}
+    )
     assert_refused(browser, response)
     assert "Call +1-555" not in response.text
 
@@ -286,7 +288,15 @@ def test_multi_tenant_issuer_is_checked_per_tenant_and_against_the_allow_list(ex
 
 
 @pytest.mark.parametrize(
-    "next_path", ["//evil.example", "https://evil.example/x", "/\\evil.example", "\\\\evil.example", "evil.example", "/\t/evil.example"]
+    "next_path",
+    [
+        "//evil.example",
+        "https://evil.example/x",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "evil.example",
+        "/\t/evil.example",
+    ],
 )
 def test_next_outside_the_site_goes_home(next_path, public_app, browsers):
     browser = browsers(public_app.base_url)

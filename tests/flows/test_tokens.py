@@ -146,7 +146,7 @@ def test_login_asks_only_for_scopes_the_app_uses(public_app, browsers):
 
 
 def test_tokens_never_reach_the_browser(private_entra_app, browsers):
-    entra, app = private_entra_app(routers=[token_router()])
+    _entra, app = private_entra_app(routers=[token_router()])
     browser = browsers(app.base_url)
     browser.sign_in(ADELE.username, ADELE.password)
     session = asyncio.run(app.services.sessions.load(browser.session_cookie))
@@ -169,8 +169,11 @@ def test_signing_out_during_a_refresh_is_not_undone(private_entra_app, browsers)
     wait_for_expiry()
     entra.slow_token_endpoint(1.5)
     outcome = {}
-    refreshing = threading.Thread(target=lambda: outcome.setdefault("r", browsers(app.base_url).client.get(
-        app.base_url + "/needs-token", cookies={"session": cookie})))
+    refreshing = threading.Thread(
+        target=lambda: outcome.setdefault(
+            "r", browsers(app.base_url).client.get(app.base_url + "/needs-token", cookies={"session": cookie})
+        )
+    )
     refreshing.start()
     time.sleep(0.5)  # the refresh is now waiting on the IdP
     assert browser.post("/auth/logout", data={"csrf_token": csrf}).status_code == 303
@@ -187,7 +190,9 @@ def test_the_apps_own_credential_failing_does_not_end_sessions():
     error = classify_token_error({"error": "invalid_client", "error_codes": [7000215]}, ["User.Read"])
     assert error.kind == "unavailable"
     assert classify_token_error({"error": "invalid_grant", "error_codes": [700082]}, []).kind == "reauthenticate"
-    consent = classify_token_error({"error": "invalid_grant", "error_codes": [65001], "suberror": "consent_required"}, ["x"])
+    consent = classify_token_error(
+        {"error": "invalid_grant", "error_codes": [65001], "suberror": "consent_required"}, ["x"]
+    )
     assert consent.kind == "consent" and consent.scopes == ["x"]
     claims = classify_token_error({"error": "interaction_required", "claims": '{"access_token":{}}'}, ["x"])
     assert claims.kind == "consent" and claims.claims

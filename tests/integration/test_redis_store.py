@@ -18,8 +18,8 @@ import uuid
 import pytest
 import redis as sync_redis
 
-from secure_auth.stores.redis_backend import RedisHealth, RedisSessionStore, RedisStateStore, connect
 from secure_auth.sessions.manager import SessionManager
+from secure_auth.stores.redis_backend import RedisHealth, RedisSessionStore, RedisStateStore, connect
 from tests.support.servers import free_port
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -73,7 +73,7 @@ def test_flows_expire_and_are_taken_once_under_concurrency(redis_url, prefix):
         stores = [RedisStateStore(c, prefix, RedisHealth()) for c in other_clients]
         results = await asyncio.gather(*(stores[i % 4].take("state-1.binding") for i in range(20)))
         assert sum(r is not None for r in results) == 1
-        assert [r for r in results if r][0]["next"] == "/x"
+        assert next(r for r in results if r)["next"] == "/x"
         assert await flows.take("state-1.binding") is None
         assert not health.degraded
         for c in [client, *other_clients]:
@@ -95,7 +95,7 @@ def test_sessions_expire_with_their_ttl_and_index_members(redis_url, prefix):
         await store.index_add("user", "tid:oid", "a")
         await store.index_add("user", "tid:oid", "b")
         assert await store.index_members("user", "tid:oid") == ["a", "b"]
-        assert 0 < await client.ttl(prefix + "index:user:tid:oid")
+        assert await client.ttl(prefix + "index:user:tid:oid") > 0
         await store.index_remove("user", "tid:oid", "a")
         assert await store.index_members("user", "tid:oid") == ["b"]
         await store.set("sid-2", {"x": 1}, ttl=60)
@@ -115,7 +115,9 @@ def test_the_session_lock_works_across_processes(redis_url, prefix):
         for _ in range(2):
             client = connect(redis_url)
             store = RedisSessionStore(client, prefix, RedisHealth())
-            managers.append((client, SessionManager(store, secret_key="k" * 40, idle_timeout=600, absolute_timeout=3600)))
+            managers.append(
+                (client, SessionManager(store, secret_key="k" * 40, idle_timeout=600, absolute_timeout=3600))
+            )
         counter = prefix + "counter"
         writer = connect(redis_url)
         await writer.set(counter, 0)
@@ -155,7 +157,8 @@ class PrivateRedis:
             pytest.skip("redis-server is not installed")
         self.process = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         while not redis_available(self.url):

@@ -39,11 +39,24 @@ class Worker:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "Worker":
+    def start(self) -> Worker:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", str(self.port),
-             "--no-proxy-headers", "--no-access-log", "--log-level", "warning"],
-            cwd=ROOT, env=self.env,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "app:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--no-proxy-headers",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=self.env,
         )
         deadline = time.monotonic() + 30
         while True:
@@ -97,11 +110,18 @@ def _cluster(entra):
     def make(redis_url: str, port: int | None = None) -> Worker:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ENTRA_", "SESSION_", "RATE_LIMIT"))}
         env.update(
-            ENTRA_CLIENT_ID=PUBLIC_CLIENT_ID, ENTRA_TENANT_ID=entra.tenant_id,
-            ENTRA_AUTHORITY_HOST=entra.authority_host, ENTRA_CA_BUNDLE=str(entra.ca_bundle_path),
-            GRAPH_BASE_URL=entra.authority_host, PUBLIC_BASE_URL=public_url, SESSION_STORE_URL=redis_url,
-            REDIS_KEY_PREFIX=prefix, SESSION_SECRET_KEY="Kq3vX9pL2mN7rT4wY8zB1cF6hJ0dG5sA",
-            RATE_LIMIT_DEFAULT="100000/minute", RATE_LIMIT_AUTH="100000/minute", LOG_LEVEL="WARNING",
+            ENTRA_CLIENT_ID=PUBLIC_CLIENT_ID,
+            ENTRA_TENANT_ID=entra.tenant_id,
+            ENTRA_AUTHORITY_HOST=entra.authority_host,
+            ENTRA_CA_BUNDLE=str(entra.ca_bundle_path),
+            GRAPH_BASE_URL=entra.authority_host,
+            PUBLIC_BASE_URL=public_url,
+            SESSION_STORE_URL=redis_url,
+            REDIS_KEY_PREFIX=prefix,
+            SESSION_SECRET_KEY="Kq3vX9pL2mN7rT4wY8zB1cF6hJ0dG5sA",
+            RATE_LIMIT_DEFAULT="100000/minute",
+            RATE_LIMIT_AUTH="100000/minute",
+            LOG_LEVEL="WARNING",
         )
         worker = Worker(env)
         if port is not None:
@@ -142,8 +162,9 @@ class Client:
     def sign_in_across(self, start: Worker, finish: Worker, user) -> httpx.Response:
         from tests.support.browser import hidden_inputs
 
-        login = self.http.get(start.url + "/auth/login", params={"next": "/me"},
-                              headers={"host": f"127.0.0.1:{start.public_port}"})
+        login = self.http.get(
+            start.url + "/auth/login", params={"next": "/me"}, headers={"host": f"127.0.0.1:{start.public_port}"}
+        )
         authorize = login.headers["location"]
         page = self.http.get(authorize)
         fields = {**hidden_inputs(page.text), "username": user.username, "password": user.password}

@@ -16,7 +16,7 @@ def new_rsa_key() -> rsa.RSAPrivateKey:
 
 def self_signed(key: rsa.RSAPrivateKey, common_name: str = "secure-auth-test", days: int = 30) -> x509.Certificate:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     return (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -30,7 +30,9 @@ def self_signed(key: rsa.RSAPrivateKey, common_name: str = "secure-auth-test", d
 
 
 def key_pem(key: rsa.RSAPrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def cert_pem(cert: x509.Certificate) -> bytes:

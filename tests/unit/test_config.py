@@ -74,7 +74,9 @@ RULES = [
     pytest.param({**BASE, "entra_scopes": "User.Read openid"}, "ENTRA_SCOPES", id="reserved-scope-openid"),
     pytest.param({**BASE, "entra_scopes": "offline_access"}, "ENTRA_SCOPES", id="reserved-scope-offline"),
     pytest.param(
-        {**BASE, "entra_authority_host": "http://login.microsoftonline.com"}, "ENTRA_AUTHORITY_HOST", id="http-authority"
+        {**BASE, "entra_authority_host": "http://login.microsoftonline.com"},
+        "ENTRA_AUTHORITY_HOST",
+        id="http-authority",
     ),
     pytest.param({**BASE, "entra_authority_host": "login.microsoftonline.com"}, "ENTRA_AUTHORITY_HOST", id="no-scheme"),
     pytest.param(
@@ -147,7 +149,9 @@ def test_production_refuses_the_local_stand_in_ca(tmp_path):
 
 
 def test_production_accepts_a_strong_configuration():
-    s = load_settings(**PRODUCTION, forwarded_allow_ips="10.0.0.0/24, 10.1.2.3", cors_allowed_origins="https://Portal.Example.com")
+    s = load_settings(
+        **PRODUCTION, forwarded_allow_ips="10.0.0.0/24, 10.1.2.3", cors_allowed_origins="https://Portal.Example.com"
+    )
     assert s.is_production and s.forwarded_allow_list == ["10.0.0.0/24", "10.1.2.3"]
     assert s.cors_origins == ["https://portal.example.com"]
 
@@ -387,7 +391,9 @@ def test_overrides_win_over_environment(monkeypatch):
 
 
 def test_dotenv_in_working_directory_is_read(clean_environment: Path, monkeypatch):
-    (clean_environment / ".env").write_text("ENTRA_CLIENT_ID=dotenv-client\nENTRA_TENANT_ID=common\nENTRA_CLIENT_SECRET=\n")
+    (clean_environment / ".env").write_text(
+        "ENTRA_CLIENT_ID=dotenv-client\nENTRA_TENANT_ID=common\nENTRA_CLIENT_SECRET=\n"
+    )
     s = load_settings()
     assert s.entra_client_id == "dotenv-client"
     assert s.is_confidential is False

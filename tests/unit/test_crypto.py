@@ -9,10 +9,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.support.certs import self_signed
 from local_entra.token_endpoint import s256
 from secure_auth.crypto.certificates import certificate_credential
 from secure_auth.crypto.primitives import constant_time_equals, random_token, sha256_hex
+from tests.support.certs import self_signed
 
 
 def test_the_stand_ins_pkce_check_matches_rfc7636_appendix_b():

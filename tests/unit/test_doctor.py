@@ -8,8 +8,8 @@ import time
 import pytest
 from pydantic import SecretStr
 
-from secure_auth.operations import doctor
 from secure_auth.config import Settings
+from secure_auth.operations import doctor
 from secure_auth.operations.doctor import OK, PROBLEM, WARNING, Facts
 
 BASE = {"entra_client_id": "cid", "entra_tenant_id": "contoso.onmicrosoft.com", "trusted_hosts": "*"}
@@ -27,9 +27,17 @@ def settings(**overrides) -> Settings:
 
 
 def facts(**overrides) -> Facts:
-    values = dict(request_origin="https://app.example.com", peer_is_trusted_proxy=False, forwarded_proto=None,
-                  cookie_header_bytes=100, session_cookie_bytes=80, idp_issuer="https://login.microsoftonline.com/t/v2.0",
-                  idp_date=email.utils.formatdate(usegmt=True), signing_keys=2, now=time.time())
+    values = dict(
+        request_origin="https://app.example.com",
+        peer_is_trusted_proxy=False,
+        forwarded_proto=None,
+        cookie_header_bytes=100,
+        session_cookie_bytes=80,
+        idp_issuer="https://login.microsoftonline.com/t/v2.0",
+        idp_date=email.utils.formatdate(usegmt=True),
+        signing_keys=2,
+        now=time.time(),
+    )
     values.update(overrides)
     return Facts(**values)
 
@@ -42,7 +50,9 @@ def test_redirect_uri_matches():
 
 
 def test_redirect_uri_http_behind_an_untrusted_proxy_is_a_problem():
-    check = doctor.redirect_uri_check(settings(**PUBLIC), facts(request_origin="http://app.example.com", forwarded_proto="https"))
+    check = doctor.redirect_uri_check(
+        settings(**PUBLIC), facts(request_origin="http://app.example.com", forwarded_proto="https")
+    )
     assert check.verdict == PROBLEM and "FORWARDED_ALLOW_IPS" in check.fix
 
 
@@ -104,7 +114,9 @@ def test_memory_store_with_several_workers_is_a_problem():
 def test_secret_strength():
     assert doctor.secret_check(settings()).verdict == WARNING
     assert doctor.secret_check(settings(session_secret_key=SecretStr("short"))).verdict == PROBLEM
-    assert doctor.secret_check(settings(session_secret_key=SecretStr("Kq3vX9pL2mN7rT4wY8zB1cF6hJ0dG5sA9"))).verdict == OK
+    assert (
+        doctor.secret_check(settings(session_secret_key=SecretStr("Kq3vX9pL2mN7rT4wY8zB1cF6hJ0dG5sA9"))).verdict == OK
+    )
 
 
 def test_client_kind_names_what_entra_needs():

@@ -126,7 +126,9 @@ def test_unsigned_id_is_refused(manager):
 
 def test_cookie_signed_with_another_secret_is_refused(manager, store, clock):
     session = create(manager)
-    other = SessionManager(store, secret_key="another-" + SECRET, idle_timeout=IDLE, absolute_timeout=ABSOLUTE, clock=clock)
+    other = SessionManager(
+        store, secret_key="another-" + SECRET, idle_timeout=IDLE, absolute_timeout=ABSOLUTE, clock=clock
+    )
     forged = other.cookie_value(session)
     assert forged != manager.cookie_value(session)
     assert load(manager, forged) is None
