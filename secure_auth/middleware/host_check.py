@@ -48,6 +48,11 @@ class HostCheckMiddleware:
         context = context_of(scope)
         security_event("host_rejected", context.request_id if context else None, host=header[:100] or "(none)")
         response = await self.refuse(
-            scope, 400, "host_rejected", title="Bad request", message="This site is not served under that host name."
+            scope,
+            400,
+            "host_rejected",
+            title="Bad request",
+            message="This site is not served under that host name.",
+            show_user=False,
         )
         await response(scope, receive, send)

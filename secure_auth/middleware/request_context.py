@@ -10,13 +10,13 @@ from __future__ import annotations
 import re
 import secrets
 
-from starlette.datastructures import MutableHeaders
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from secure_auth.web.context import CONTEXT_KEY, RequestContext
 
 REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID_BYTES = REQUEST_ID_HEADER.encode("latin-1")
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 
 
@@ -26,6 +26,16 @@ def scope_header(scope: Scope, name: bytes) -> str:
         if key == name:
             return value.decode("latin-1")
     return ""
+
+
+def session_cookie(scope: Scope, name: str) -> str | None:
+    """The named cookie, from every Cookie header (HTTP/2 may split them), last one winning
+    as in Starlette's own `request.cookies`."""
+    value = None
+    for key, header in scope["headers"]:
+        if key == b"cookie":
+            value = cookie_parser(header.decode("latin-1")).get(name, value)
+    return value
 
 
 def new_request_id() -> str:
@@ -54,15 +64,16 @@ class RequestContextMiddleware:
             return
         incoming = scope_header(scope, b"x-request-id")
         request_id = incoming if _SANE_REQUEST_ID.match(incoming) else new_request_id()
-        cookie_header = scope_header(scope, b"cookie")
-        cookie = cookie_parser(cookie_header).get(self.session_cookie_name) if cookie_header else None
+        cookie = session_cookie(scope, self.session_cookie_name)
         scope[CONTEXT_KEY] = RequestContext(
             request_id=request_id, csp_nonce=new_csp_nonce(), client_ip=client_address(scope), session_cookie=cookie
         )
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                headers = [h for h in message.get("headers", ()) if h[0] != _REQUEST_ID_BYTES]
+                headers.append((_REQUEST_ID_BYTES, request_id.encode("latin-1")))
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_id)

@@ -40,9 +40,28 @@ def content_security_policy(form_action_origins: Iterable[str], nonce: str, *, f
     return f"{head}{nonce}{tail}"
 
 
+RawHeaders = list[tuple[bytes, bytes]]
+# The headers this set owns: whatever a route set under these names is replaced.
+_OWNED = frozenset(
+    {
+        b"content-security-policy",
+        b"x-content-type-options",
+        b"x-frame-options",
+        b"referrer-policy",
+        b"cross-origin-opener-policy",
+        b"permissions-policy",
+        b"strict-transport-security",
+    }
+)
+_NO_STORE = (b"cache-control", b"no-store")
+
+
 class SecurityHeaders:
     """The strict header set, in one place: the middleware applies it to every response,
-    and the last-resort 500 handler (which Starlette runs outside all middleware) too."""
+    and the last-resort 500 handler (which Starlette runs outside all middleware) too.
+
+    Everything but the CSP nonce is encoded once; a response costs one pass over its
+    headers and a list extension."""
 
     def __init__(
         self,
@@ -52,30 +71,53 @@ class SecurityHeaders:
         hsts_include_subdomains: bool = False,
     ) -> None:
         self.form_action_origins = form_action_origins
-        self.hsts = "max-age=31536000; includeSubDomains" if hsts_include_subdomains else "max-age=31536000"
-        self.hsts_enabled = hsts
+        hsts_value = "max-age=31536000; includeSubDomains" if hsts_include_subdomains else "max-age=31536000"
+        common: RawHeaders = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"cross-origin-opener-policy", b"same-origin"),
+            (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=(), usb=()"),
+        ]
+        if hsts:
+            common.append((b"strict-transport-security", hsts_value.encode("latin-1")))
+        self._common = common
 
-    def apply(self, headers: MutableHeaders, *, path: str, has_session: bool, nonce: str) -> None:
+    def headers_for(self, *, path: str, nonce: str) -> RawHeaders:
+        """The headers for a response to `path` (Cache-Control aside: see `apply_raw`)."""
         is_auth = path.startswith("/auth/")
         framable = path == FRONT_CHANNEL_LOGOUT_PATH
         if path.startswith(PROXY_PREFIX):
             # The API's answers are served from this origin: whatever their type, they may
             # run nothing and load nothing here.
-            headers["content-security-policy"] = API_RESPONSE_CSP
+            csp = API_RESPONSE_CSP
         else:
-            headers["content-security-policy"] = content_security_policy(
-                self.form_action_origins(), nonce, framable_by_idp=framable
-            )
-        headers["x-content-type-options"] = "nosniff"
+            csp = content_security_policy(self.form_action_origins(), nonce, framable_by_idp=framable)
+        headers = [(b"content-security-policy", csp.encode("latin-1")), *self._common]
         if not framable:
-            headers["x-frame-options"] = "DENY"
-        headers["referrer-policy"] = "no-referrer" if is_auth else "strict-origin-when-cross-origin"
-        headers["cross-origin-opener-policy"] = "same-origin"
-        headers["permissions-policy"] = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
-        if self.hsts_enabled:
-            headers["strict-transport-security"] = self.hsts
-        if is_auth or has_session or "set-cookie" in headers:
-            headers["cache-control"] = "no-store"
+            headers.append((b"x-frame-options", b"DENY"))
+        referrer = b"no-referrer" if is_auth else b"strict-origin-when-cross-origin"
+        headers.append((b"referrer-policy", referrer))
+        return headers
+
+    def apply_raw(self, raw: Iterable[tuple[bytes, bytes]], *, path: str, has_session: bool, nonce: str) -> RawHeaders:
+        """`raw` with this set applied. /auth/ URLs carry codes and state, and responses to a
+        request with a session or that set a cookie are private: those are never cached."""
+        kept: RawHeaders = []
+        sets_cookie = False
+        for name, value in raw:
+            if name in _OWNED:
+                continue
+            if name == b"set-cookie":
+                sets_cookie = True
+            kept.append((name, value))
+        if has_session or sets_cookie or path.startswith("/auth/"):
+            kept = [header for header in kept if header[0] != b"cache-control"]
+            kept.append(_NO_STORE)
+        kept.extend(self.headers_for(path=path, nonce=nonce))
+        return kept
+
+    def apply(self, headers: MutableHeaders, *, path: str, has_session: bool, nonce: str) -> None:
+        """The same, on a response's headers (the 500 handler's)."""
+        headers.raw[:] = self.apply_raw(headers.raw, path=path, has_session=has_session, nonce=nonce)
 
 
 class SecurityHeadersMiddleware:
@@ -100,7 +142,9 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                self.headers.apply(MutableHeaders(scope=message), path=path, has_session=has_session, nonce=nonce)
+                message["headers"] = self.headers.apply_raw(
+                    message.get("headers", ()), path=path, has_session=has_session, nonce=nonce
+                )
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

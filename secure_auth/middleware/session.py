@@ -8,6 +8,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from secure_auth.web.context import SessionResolver
 
+# Liveness, metrics and static files never need to know who is signed in, and must not
+# touch the store (nor extend an idle session).
+SESSIONLESS_PREFIXES = ("/static/", "/health", "/metrics")
+
 
 class SessionMiddleware:
     def __init__(self, app: ASGIApp, *, resolver: SessionResolver) -> None:
@@ -15,6 +19,6 @@ class SessionMiddleware:
         self.resolver = resolver
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and not scope["path"].startswith(SESSIONLESS_PREFIXES):
             await self.resolver.resolve(scope)
         await self.app(scope, receive, send)

@@ -36,6 +36,7 @@ from secure_auth.outbound.proxy_rules import (
 from secure_auth.outbound.stream_slots import StreamSlots
 from secure_auth.sessions.model import Session
 from secure_auth.tokens.bearer import call_with_token
+from secure_auth.web.context import context_of
 from secure_auth.web.dependencies import CurrentUser
 from secure_auth.web.rendering import error_response, request_id
 from secure_auth.web.services import Services
@@ -70,19 +71,19 @@ async def _read_body(request: Request, limit: int) -> bytes:
             raise ProxyRefused(400, "Bad request", "The Content-Length header is not valid.", "bad_content_length")
         if int(declared) > limit:
             raise too_large(limit)  # before reading a byte of it
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise too_large(limit)
-            chunks.append(chunk)
-    except RuntimeError:
-        # The CSRF guard consumed a form body looking for csrf_token: it cannot be forwarded.
+    context = context_of(request.scope)
+    if context is not None and context.token_in_form:
+        # The CSRF token came in the form body: forwarding it would hand it to the API.
         raise ProxyRefused(
             400, "Bad request", "Send the CSRF token in the X-CSRF-Token header to call the API.", "form_body"
-        ) from None
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
     return b"".join(chunks)
 
 

@@ -203,7 +203,7 @@ async def logout_confirm(request: Request, session: MaybeSession) -> Response:
 async def logout(request: Request, services: ServicesDep, session: MaybeSession) -> Response:
     """Ends the session here and at the IdP. With the session already expired there is no
     CSRF token to check, but the IdP session may live on (a shared computer): still send
-    the browser to the end-session endpoint (csrf_guard has checked the origin)."""
+    the browser to the end-session endpoint (the CSRF guard has checked the origin)."""
     if session is not None:
         await services.sessions.end(session)
         security_event("logout", request_id(request), oid=session.user.get("oid"))
@@ -259,4 +259,6 @@ async def front_channel_logout(
             await services.sessions.end(session)
             ended += 1
     security_event("front_channel_logout", request_id(request), ended=ended)
-    return render(request, "logout.html", {"signed_out": True, "front_channel": True})
+    # The page shows no one: the session this browser sent may be among those just ended.
+    signed_out = {"session": None, "user": None, "csrf_token": ""}
+    return render(request, "logout.html", {"signed_out": True, "front_channel": True, **signed_out})

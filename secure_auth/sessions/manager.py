@@ -134,7 +134,10 @@ class SessionManager:
             return None
         if now - session.last_seen >= TOUCH_INTERVAL_SECONDS:
             session.last_seen = now
-            await self.save(session)
+            try:
+                await self.save(session)
+            except Exception as exc:  # a store that reads but cannot write (read-only, full)
+                logger.warning("could not record last seen (%s): the session goes on", type(exc).__name__)
         return session
 
     def expired(self, session: Session, now: float) -> bool:

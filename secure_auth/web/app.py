@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
@@ -20,6 +20,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from secure_auth.config import Settings
 from secure_auth.identity.client import IdentityClient
 from secure_auth.identity.errors import IdentityProviderUnavailable
+from secure_auth.middleware.csrf import CsrfMiddleware
 from secure_auth.middleware.host_check import HostCheckMiddleware
 from secure_auth.middleware.rate_limit import RateLimitMiddleware, build_limiter
 from secure_auth.middleware.request_context import RequestContextMiddleware
@@ -34,7 +35,6 @@ from secure_auth.stores.base import SessionStore, StateStore
 from secure_auth.stores.factory import open_stores
 from secure_auth.tokens.service import TokenService
 from secure_auth.web.context import SessionResolver
-from secure_auth.web.csrf import csrf_guard
 from secure_auth.web.errors import install_error_handlers
 from secure_auth.web.rendering import Refusals, Renderer
 from secure_auth.web.services import Services
@@ -94,10 +94,7 @@ def create_secure_app(
             services.identity.http.close()
             await services.stores.close()
 
-    # csrf_guard is application-wide: every route mounted now or later gets it.
-    app = FastAPI(
-        docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan, dependencies=[Depends(csrf_guard)]
-    )
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.services = services
     app.state.renderer = Renderer(
         Jinja2Templates(directory=str(templates_dir)), show_debug_link=settings.show_debug_info
@@ -115,7 +112,9 @@ def create_secure_app(
 
     # Added innermost first. Outermost to innermost: trusted proxy headers, the request
     # context, security headers (so every refusal below carries them), host check, CORS,
-    # rate limits, then the session, resolved once for the route and its error pages.
+    # rate limits, the session (resolved once for the route and its error pages), and the
+    # CSRF guard, which wraps every route mounted now or later.
+    app.add_middleware(CsrfMiddleware, base_url=settings.base_url, cors_origins=settings.cors_origins, refuse=refuse)
     app.add_middleware(SessionMiddleware, resolver=resolver)
     app.add_middleware(
         RateLimitMiddleware,

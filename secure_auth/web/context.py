@@ -8,6 +8,7 @@ wants to show who is signed in). Dependencies, rendering and every error page re
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from secure_auth.operations.events import security_event
 from secure_auth.sessions.manager import SessionManager
 from secure_auth.sessions.model import Session
 
+logger = logging.getLogger("secure_auth.sessions")
 CONTEXT_KEY = "secure_auth.context"
 
 
@@ -28,6 +30,7 @@ class RequestContext:
     session_cookie: str | None
     session: Session | None = None
     resolved: bool = False
+    token_in_form: bool = False  # the CSRF token came in a form body (the guard read it)
 
     @property
     def csrf_token(self) -> str:
@@ -40,7 +43,11 @@ def context_of(scope: Scope) -> RequestContext | None:
 
 
 class SessionResolver:
-    """Resolves a request's session from its cookie, once: later calls return the first answer."""
+    """Resolves a request's session from its cookie, once: later calls return the first answer.
+
+    A store that fails (not merely unreachable, which the Redis store survives by itself:
+    read-only after a failover, out of memory, a corrupt record) leaves the request signed
+    out rather than failing it: the error is logged with the request id."""
 
     def __init__(self, sessions: SessionManager) -> None:
         self.sessions = sessions
@@ -50,7 +57,11 @@ class SessionResolver:
         if context is None:
             return None
         if not context.resolved:
-            on_expired: Callable[[], None] = lambda: security_event("session_expired", context.request_id)  # noqa: E731
-            context.session = await self.sessions.load(context.session_cookie, on_expired=on_expired)
             context.resolved = True
+            if context.session_cookie is not None:
+                on_expired: Callable[[], None] = lambda: security_event("session_expired", context.request_id)  # noqa: E731
+                try:
+                    context.session = await self.sessions.load(context.session_cookie, on_expired=on_expired)
+                except Exception:
+                    logger.exception("request_id=%s session store failed: signed out", context.request_id)
         return context.session

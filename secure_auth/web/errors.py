@@ -19,7 +19,6 @@ from secure_auth.middleware.security_headers import SecurityHeaders
 from secure_auth.operations.events import security_event
 from secure_auth.web.context import SessionResolver, context_of
 from secure_auth.web.cookies import clear_session_cookie
-from secure_auth.web.csrf import CsrfRejected
 from secure_auth.web.dependencies import Forbidden, SignInRequired
 from secure_auth.web.rendering import error_response, request_id, wants_json
 
@@ -59,16 +58,6 @@ async def _sign_in_required(request: Request, exc: SignInRequired) -> Response:
             status_code=401,
         )
     return RedirectResponse("/auth/login?" + urlencode({"next": exc.next_path}), status_code=303)
-
-
-async def _csrf_rejected(request: Request, exc: CsrfRejected) -> Response:
-    return error_response(
-        request,
-        403,
-        "Request refused",
-        "This form has expired or did not come from this site. Go back, reload the page and try again.",
-        reason="csrf_rejected",
-    )
 
 
 async def _forbidden(request: Request, exc: Forbidden) -> Response:
@@ -120,10 +109,7 @@ def install_error_handlers(app: FastAPI, *, security_headers: SecurityHeaders, r
     async def unhandled(request: Request, exc: Exception) -> Response:
         """Starlette runs this outside every middleware, so it adds their headers itself."""
         logger.exception("request_id=%s unhandled error", request_id(request))
-        try:
-            await resolver.resolve(request.scope)  # the page shows who is signed in, if it can
-        except Exception:
-            logger.warning("request_id=%s session not resolved for the error page", request_id(request))
+        await resolver.resolve(request.scope)  # the page shows who is signed in, if the store can say
         response = error_response(request, 500, "Something went wrong", "The error has been logged. Try again later.")
         context = context_of(request.scope)
         nonce = context.csp_nonce if context is not None else new_csp_nonce()
@@ -134,10 +120,14 @@ def install_error_handlers(app: FastAPI, *, security_headers: SecurityHeaders, r
         response.headers["connection"] = "close"
         return response
 
-    app.add_exception_handler(StarletteHTTPException, _http_exception)  # type: ignore[arg-type]
+    async def http_exception(request: Request, exc: StarletteHTTPException) -> Response:
+        # Routes have the session already; a 404 under /static/ resolves it here, to show it.
+        await resolver.resolve(request.scope)
+        return await _http_exception(request, exc)
+
+    app.add_exception_handler(StarletteHTTPException, http_exception)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(SignInRequired, _sign_in_required)  # type: ignore[arg-type]
-    app.add_exception_handler(CsrfRejected, _csrf_rejected)  # type: ignore[arg-type]
     app.add_exception_handler(Forbidden, _forbidden)  # type: ignore[arg-type]
     app.add_exception_handler(TokenError, _token_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, unhandled)

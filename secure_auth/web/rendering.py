@@ -101,19 +101,37 @@ class Refuse(Protocol):
     the response to send."""
 
     async def __call__(
-        self, scope: Scope, status: int, reason: str, *, title: str, message: str, headers: dict[str, str] | None = None
+        self,
+        scope: Scope,
+        status: int,
+        reason: str,
+        *,
+        title: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        show_user: bool = True,
     ) -> Response: ...
 
 
 class Refusals:
     """The `Refuse` the app gives its middleware: the error page, with the session resolved
-    first so the page shows who is signed in."""
+    first so the page shows who is signed in (`show_user=False`: a refusal that must not
+    touch the store, such as a host this app does not serve)."""
 
     def __init__(self, resolver: SessionResolver) -> None:
         self.resolver = resolver
 
     async def __call__(
-        self, scope: Scope, status: int, reason: str, *, title: str, message: str, headers: dict[str, str] | None = None
+        self,
+        scope: Scope,
+        status: int,
+        reason: str,
+        *,
+        title: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        show_user: bool = True,
     ) -> Response:
-        await self.resolver.resolve(scope)
+        if show_user:
+            await self.resolver.resolve(scope)
         return error_response(Request(scope), status, title, message, reason=reason, headers=headers)

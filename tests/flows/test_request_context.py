@@ -144,3 +144,67 @@ def test_last_seen_is_written_back_once_it_is_over_a_minute_old(counted_app, bro
     store.calls.clear()
     assert browser.get("/").status_code == 200
     assert store.calls["replace"] == 0
+
+
+class FailingStore(MemorySessionStore):
+    """A store that answers nothing (say Redis read-only after a failover, or full)."""
+
+    failing = False
+
+    async def get(self, session_id: str) -> dict[str, Any] | None:
+        if self.failing:
+            raise RuntimeError("the store failed")
+        return await super().get(session_id)
+
+
+@pytest.fixture
+def failing_app(entra, client_certificate):
+    store = FailingStore()
+    sock = bind_loopback()
+    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    settings = settings_for("public", entra, base_url, client_certificate, rate_limit_default="5/minute")
+    registration = entra.config.client(PUBLIC_CLIENT_ID)
+    registration.redirect_uris.append(settings.redirect_uri)
+    server = ServerThread(create_app(settings, session_store=store), sock).start()
+    yield AppServer("public", settings, server.server.config.app, server), store
+    server.stop()
+    registration.redirect_uris.remove(settings.redirect_uri)
+
+
+def test_a_failing_store_leaves_requests_signed_out_never_a_500(failing_app, browsers):
+    server, store = failing_app
+    browser = signed_in(browsers, server)
+    store.failing = True
+    for path in ("/", "/health", "/health/ready", "/static/app.css", "/auth/login", "/no-such-page"):
+        assert browser.get(path).status_code < 500, path
+    wrong_host = browser.get("/", headers={"host": "elsewhere.example"})
+    assert wrong_host.status_code == 400
+    statuses = [browser.get("/").status_code for _ in range(6)]
+    assert statuses[-1] == 429 and "retry-after" in browser.get("/").headers
+
+
+def test_liveness_and_static_files_never_read_the_session(counted_app, browsers):
+    server, store = counted_app
+    browser = signed_in(browsers, server)
+    store.calls.clear()
+    for path in ("/health", "/health/ready", "/static/app.css"):
+        assert browser.get(path).status_code == 200
+    assert store.calls["get"] == 0
+
+
+def test_the_session_cookie_is_found_in_any_cookie_header(public_app, browsers):
+    browser = signed_in(browsers, public_app)
+    cookie = browser.session_cookie
+    raw = browsers(public_app.base_url).client
+    page = raw.get(public_app.base_url + "/", headers=[("cookie", "a=1"), ("cookie", f"session={cookie}")])
+    assert_shows_signed_in(page.text, ADELE.name)
+    assert page.headers["cache-control"] == "no-store"
+
+
+def test_the_front_channel_logout_page_shows_no_one(public_app, browsers):
+    browser = signed_in(browsers, public_app)
+    session = asyncio.run(public_app.services.sessions.load(browser.session_cookie))
+    page = browser.get("/auth/front-channel-logout", params={"sid": session.user["sid"], "iss": session.user["iss"]})
+    assert page.status_code == 200
+    assert ADELE.name not in page.text and session.csrf_token not in page.text
+    assert browser.get("/me").status_code == 401  # and the session has ended

@@ -1,0 +1,46 @@
+"""The CSRF guard wraps every request: a form body is read (bounded) to find its token and
+replayed to the route; what cannot be read is refused cleanly, never with a 500."""
+
+from __future__ import annotations
+
+from tests.conftest import ADELE
+from tests.flows.test_request_context import signed_in
+
+
+def test_a_form_is_replayed_to_the_route_after_the_guard_read_its_token(public_app, browsers):
+    browser = signed_in(browsers, public_app)
+    token = browser.csrf_token()
+    page = browser.post("/calculator", data={"a": "6", "b": "7", "operator": "multiply", "csrf_token": token})
+    assert page.status_code == 200 and "42" in page.text
+
+
+def test_a_multipart_form_carries_its_token_too(public_app, browsers):
+    browser = signed_in(browsers, public_app)
+    token = browser.csrf_token()
+    fields = {"a": "1", "b": "2", "operator": "add", "csrf_token": token}
+    page = browser.post("/calculator", files={"attachment": ("a.txt", b"x")}, data=fields)
+    assert page.status_code == 200 and "3" in page.text
+
+
+def test_an_oversized_form_is_refused_with_413_before_it_is_parsed(public_app, browsers):
+    browser = signed_in(browsers, public_app)
+    page = browser.post("/calculator", data={"a": "1" * 1_100_000, "csrf_token": browser.csrf_token()})
+    assert page.status_code == 413
+    assert ADELE.name in page.text  # the page still shows who is signed in
+
+
+def test_a_malformed_multipart_body_is_a_400(public_app, browsers):
+    browser = signed_in(browsers, public_app)
+    page = browser.post(
+        "/calculator",
+        content=b"--x\r\nContent-Disposition: form-data\r\n\r\nnot closed",
+        headers={"content-type": "multipart/form-data; boundary=x"},
+    )
+    assert page.status_code == 400
+    assert "invalid_input" in page.text
+
+
+def test_a_cross_site_post_is_refused_before_any_route_even_an_unknown_one(public_app, browsers):
+    browser = browsers(public_app.base_url)
+    page = browser.post("/no-such-page", data={"a": "1"}, headers={"origin": "https://evil.example"})
+    assert page.status_code == 403 and "csrf_rejected" in page.text
