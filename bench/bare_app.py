@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -31,3 +32,9 @@ class _Session:
 async def home(request: Request):
     context = {"session": _Session(), "user": USER, "csrf_token": "x" * 43, "request_id": "-", "show_debug_link": True}
     return templates.TemplateResponse(request, "index.html", context)
+
+
+@app.get("/ping")
+async def ping() -> PlainTextResponse:
+    """Next to nothing, to check that the load generator outruns the routes it measures."""
+    return PlainTextResponse("ok")
