@@ -167,7 +167,7 @@ def main() -> int:
         f"Python {platform.python_version()}"
     )
     print(
-        f"load generator check: a static file from the bare app at {generator:,.0f} req/s "
+        f"load generator check: a plain-text route of the bare app at {generator:,.0f} req/s "
         f"({generator / statistics.median(targets[0].rates):.1f}x the bare route)"
     )
     print(f"{'page':<40}{'req/s (median)':>16}{'ratio to bare (median)':>26}   ratios per round")
