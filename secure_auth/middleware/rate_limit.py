@@ -26,6 +26,7 @@ from secure_auth.config import Settings
 from secure_auth.middleware.request_context import client_address
 from secure_auth.operations.events import security_event
 from secure_auth.outbound.proxy_rules import PROXY_PREFIX
+from secure_auth.stores.rate_counters import InProcessCounters
 from secure_auth.web.context import context_of
 from secure_auth.web.rendering import Refuse
 
@@ -33,6 +34,7 @@ logger = logging.getLogger("secure_auth.ratelimit")
 STORAGE_RETRY_SECONDS = 5.0
 AUTH_PATHS = frozenset({"/auth/login", "/auth/callback"})
 EXEMPT_PREFIXES = ("/static/", "/health")
+IN_PROCESS_STORAGE = "secure-auth-memory://"
 
 
 def _limit_key(request: Request) -> str:
@@ -40,7 +42,10 @@ def _limit_key(request: Request) -> str:
 
 
 def build_limiter(settings: Settings) -> Limiter:
-    return Limiter(key_func=_limit_key, storage_uri=settings.rate_limit_storage, strategy="fixed-window")
+    storage = settings.rate_limit_storage
+    if storage.startswith("memory://"):
+        storage = IN_PROCESS_STORAGE  # limits' MemoryStorage runs a timer thread every 10 ms
+    return Limiter(key_func=_limit_key, storage_uri=storage, strategy="fixed-window")
 
 
 class RateLimitMiddleware:
@@ -62,8 +67,8 @@ class RateLimitMiddleware:
         self.refuse = refuse
         # A networked storage (Redis) blocks: keep it off the event loop. slowapi's public
         # `limiter` is the limits strategy, whose `storage` is public too.
-        self.blocking = not isinstance(limiter.limiter.storage, MemoryStorage)
-        self.fallback: RateLimiter = FixedWindowRateLimiter(MemoryStorage())
+        self.blocking = not isinstance(limiter.limiter.storage, (InProcessCounters, MemoryStorage))
+        self.fallback: RateLimiter = FixedWindowRateLimiter(InProcessCounters())
         self._storage_down_until = 0.0
 
     def _strategy(self) -> RateLimiter:

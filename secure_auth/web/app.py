@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import jinja2
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -96,9 +97,11 @@ def create_secure_app(
 
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.services = services
-    app.state.renderer = Renderer(
-        Jinja2Templates(directory=str(templates_dir)), show_debug_link=settings.show_debug_info
+    # Templates are part of the deployed code: loaded once, never stat()ed again per render.
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir)), autoescape=jinja2.select_autoescape(), auto_reload=False
     )
+    app.state.renderer = Renderer(Jinja2Templates(env=environment), show_debug_link=settings.show_debug_info)
     resolver = SessionResolver(services.sessions)
     refuse = Refusals(resolver)
     # A form's redirect to the IdP (sign-out goes to its end-session endpoint) must be
@@ -138,9 +141,9 @@ def create_secure_app(
     if settings.forwarded_allow_list:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_list)
 
-    app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")
-    app.include_router(health.router)
+    # Routes are matched in order: the pages people open most come first, static files last.
     app.include_router(pages.router)
+    app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(debug.router)
     app.include_router(sessions.router)
@@ -148,4 +151,5 @@ def create_secure_app(
         app.include_router(api_proxy.router)  # the BFF API proxy, only when there is an API
     for router in feature_routers:
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")
     return app
