@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from secure_auth.config import Settings
+from secure_auth.middleware.pipelined_limits import PipelinedCounter
 from secure_auth.middleware.request_context import client_address
 from secure_auth.operations.events import security_event
 from secure_auth.outbound.proxy_rules import PROXY_PREFIX
@@ -41,9 +42,11 @@ def _limit_key(request: Request) -> str:
     return client_address(request.scope)
 
 
-def build_limiter(settings: Settings) -> Limiter:
+def build_limiter(settings: Settings, *, in_process: bool = False) -> Limiter:
+    """slowapi's Limiter on RATE_LIMIT_STORAGE_URL; `in_process`: counting happens elsewhere
+    (in the Redis session read's pipeline), and this one serves only while Redis is away."""
     storage = settings.rate_limit_storage
-    if storage.startswith("memory://"):
+    if in_process or storage.startswith("memory://"):
         storage = IN_PROCESS_STORAGE  # limits' MemoryStorage runs a timer thread every 10 ms
     return Limiter(key_func=_limit_key, storage_uri=storage, strategy="fixed-window")
 
@@ -58,8 +61,10 @@ class RateLimitMiddleware:
         auth_limits: str,
         api_limits: str,
         refuse: Refuse,
+        pipelined: PipelinedCounter | None = None,
     ) -> None:
         self.app = app
+        self.pipelined = pipelined
         self.limiter = limiter
         self.default: list[RateLimitItem] = parse_many(default_limits)
         self.auth: list[RateLimitItem] = parse_many(auth_limits)
@@ -110,10 +115,14 @@ class RateLimitMiddleware:
             bucket, items = "default", self.default
         context = context_of(scope)
         key = context.client_ip if context is not None else client_address(scope)
-        if self.blocking:
-            retry_after = await run_in_threadpool(self._hit, bucket, items, key)
-        else:
-            retry_after = self._hit(bucket, items, key)
+        retry_after: int | bool | None = False
+        if self.pipelined is not None:
+            retry_after = await self.pipelined.retry_after(scope, context, bucket, items, key)
+        if retry_after is False:  # no pipeline, or Redis could not be asked: the limits strategy
+            if self.blocking:
+                retry_after = await run_in_threadpool(self._hit, bucket, items, key)
+            else:
+                retry_after = self._hit(bucket, items, key)
         if retry_after is None:
             await self.app(scope, receive, send)
             return

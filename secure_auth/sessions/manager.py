@@ -26,6 +26,8 @@ logger = logging.getLogger("secure_auth.sessions")
 # the idle timeout may therefore end a session up to this much early, never late.
 TOUCH_INTERVAL_SECONDS = 60
 MAX_COOKIE_VALUE_LENGTH = 200
+# A session record read ahead of time, with the id it was read for.
+Prefetched = tuple[str, dict[str, Any] | None]
 
 
 class SessionManager:
@@ -83,8 +85,11 @@ class SessionManager:
             await self.store.index_add("sid", session.user["sid"], session.id)
         return session
 
-    async def _read(self, session_id: str) -> Session | None:
-        record = await self.store.get(session_id)
+    async def _read(self, session_id: str, prefetched: Prefetched | None = None) -> Session | None:
+        if prefetched is not None and prefetched[0] == session_id:
+            record = prefetched[1]
+        else:
+            record = await self.store.get(session_id)
         if record is None:
             return None
         try:
@@ -117,13 +122,20 @@ class SessionManager:
                 sessions.append(session)
         return sessions
 
-    async def load(self, cookie_value: str | None, on_expired: Callable[[], None] | None = None) -> Session | None:
+    async def load(
+        self,
+        cookie_value: str | None,
+        on_expired: Callable[[], None] | None = None,
+        *,
+        prefetched: Prefetched | None = None,
+    ) -> Session | None:
         """The live session for this cookie, or None (unsigned, unknown, ended or expired).
-        `on_expired` is called when an existing session has just timed out."""
+        `on_expired` is called when an existing session has just timed out. `prefetched`:
+        (session id, record) already read in the same round trip as the rate limits."""
         session_id = self.session_id_from_cookie(cookie_value)
         if session_id is None:
             return None
-        session = await self._read(session_id)
+        session = await self._read(session_id, prefetched)
         if session is None:
             return None
         now = self._clock()

@@ -15,93 +15,48 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import redis.asyncio as redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import LockError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import LockError, RedisError
 
 from secure_auth.stores.base import FLOW_LIFETIME_SECONDS
 from secure_auth.stores.memory import MemorySessionStore, MemoryStateStore
+from secure_auth.stores.redis_client import (
+    OPERATION_TIMEOUT_SECONDS,
+    REDIS_ERRORS,
+    Fallback,
+    RedisHealth,
+    close_client,
+    connect,
+)
+
+__all__ = ["RedisHealth", "RedisSessionStore", "RedisStateStore", "connect"]
 
 logger = logging.getLogger("secure_auth.redis")
-
 T = TypeVar("T")
-REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
-RETRY_AFTER_SECONDS = 5.0
+# KEYS: the rate-limit counters, then the session (or ""); ARGV: each counter's window.
+# A script, so a page view is one command and one reply. Every key is named by the caller
+# (the script reads no key it was not given), as Redis asks of scripts.
+COUNT_AND_GET = """
+local replies = {}
+for i = 1, #ARGV do
+  local count = redis.call('INCR', KEYS[i])
+  if count == 1 then redis.call('EXPIRE', KEYS[i], ARGV[i]) end
+  replies[i] = count
+end
+local session = KEYS[#KEYS]
+replies[#ARGV + 1] = session ~= '' and redis.call('GET', session) or false
+return replies
+"""
 LOCK_TIMEOUT_SECONDS = 30.0
+COUNT_TIMEOUT_SECONDS = 10.0  # a SCAN of up to 100,000 sessions, for the metrics gauge
 INDEX_TTL_SECONDS = 7 * 24 * 3600
 
 
-def connect(url: str, *, timeout: float = 2.0) -> redis.Redis:
-    """A client with a connection pool and short timeouts (a slow Redis must not stall pages)."""
-    # A blocking pool: under a burst, requests wait for a connection (up to `timeout`)
-    # instead of failing, and a burst is never mistaken for Redis being down.
-    pool = redis.BlockingConnectionPool.from_url(
-        url,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        health_check_interval=30,
-        decode_responses=True,
-        max_connections=64,
-        timeout=timeout,
-    )
-    return redis.Redis(connection_pool=pool)
-
-
-async def close_client(client: redis.Redis) -> None:
-    """Close the client and its pool's connections."""
-    await client.aclose()
-    await client.connection_pool.disconnect()
-
-
-class RedisHealth:
-    """Shared by the stores of one app: whether Redis is answering, and when to try again."""
-
-    def __init__(self) -> None:
-        self.degraded = False
-        self._retry_at = 0.0
-
-    def should_try(self) -> bool:
-        return not self.degraded or time.monotonic() >= self._retry_at
-
-    def failed(self, exc: BaseException) -> None:
-        if not self.degraded:
-            logger.error(
-                "REDIS UNREACHABLE (%s): falling back to in-process memory; sessions and sign-ins started "
-                "now live on this worker only until Redis is back",
-                type(exc).__name__,
-            )
-        self.degraded = True
-        self._retry_at = time.monotonic() + RETRY_AFTER_SECONDS
-
-    def succeeded(self) -> None:
-        if self.degraded:
-            logger.warning("Redis is reachable again: shared stores resumed")
-        self.degraded = False
-
-
-class _Fallback:
-    def __init__(self, health: RedisHealth) -> None:
-        self.health = health
-
-    async def _try(self, call: Callable[[], Awaitable[T]], fallback: Callable[[], Awaitable[T]]) -> T:
-        if self.health.should_try():
-            try:
-                result = await call()
-            except REDIS_ERRORS as exc:
-                self.health.failed(exc)
-            else:
-                self.health.succeeded()
-                return result
-        return await fallback()
-
-
-class RedisStateStore(_Fallback):
+class RedisStateStore(Fallback):
     def __init__(self, client: redis.Redis, prefix: str, health: RedisHealth, *, owns_client: bool = False) -> None:
         super().__init__(health)
         self.client = client
@@ -130,7 +85,7 @@ class RedisStateStore(_Fallback):
         return await self._try(from_redis, lambda: self.memory.take(key))
 
 
-class RedisSessionStore(_Fallback):
+class RedisSessionStore(Fallback):
     backend = "redis"
 
     def __init__(self, client: redis.Redis, prefix: str, health: RedisHealth, *, owns_client: bool = False) -> None:
@@ -140,11 +95,13 @@ class RedisSessionStore(_Fallback):
         self.memory = MemorySessionStore()
         self.owns_client = owns_client
         self._pending_deletes: set[str] = set()
+        self._count_and_get = client.register_script(COUNT_AND_GET)
 
     async def ping(self, timeout: float = 3.0) -> bool:
         """Whether Redis answers now. It reports, and leaves the fallback's state alone."""
         try:
-            return bool(await asyncio.wait_for(self.client.ping(), timeout=timeout))
+            async with self.health.bounded(timeout):
+                return bool(await self.client.ping())
         except Exception:  # unreachable, refused, timed out: all mean "not Redis right now"
             return False
 
@@ -177,6 +134,36 @@ class RedisSessionStore(_Fallback):
             return json.loads(raw)
 
         return await self._try(from_redis, lambda: self.memory.get(session_id))
+
+    async def count_and_get(
+        self, counters: Sequence[tuple[str, int]], session_id: str | None
+    ) -> tuple[list[int], dict[str, Any] | None] | None:
+        """One command for a page view: increment each rate-limit counter (its key under this
+        app's prefix, its window in seconds set as the expiry when the window opens) and read
+        the session, in one server-side script. None when Redis cannot be asked now, or outage
+        sign-outs wait to be replayed: the caller then takes the ordinary path."""
+        if self._pending_deletes or not self.health.should_try():
+            return None
+        keys = [f"{self.prefix}rl:{key}" for key, _ in counters]
+        keys.append(self._key(session_id) if session_id is not None else "")
+        try:
+            async with self.health.bounded():
+                results = await self._count_and_get(keys=keys, args=[window for _, window in counters])
+        except REDIS_ERRORS as exc:
+            self.health.failed(exc)
+            return None
+        except RedisError as exc:  # answering, but refusing (out of memory, read-only replica)
+            logger.warning("Redis refused the page view's counters (%s)", type(exc).__name__)
+            return None
+        self.health.succeeded()
+        counts = [int(count) for count in results[:-1]]
+        if session_id is None:
+            return counts, None
+        raw = results[-1]
+        if not raw:
+            return counts, await self.memory.get(session_id)  # begun during an outage
+        record: dict[str, Any] = json.loads(raw)
+        return counts, record
 
     async def set(self, session_id: str, record: dict[str, Any], ttl: float) -> None:
         value = json.dumps(record, separators=(",", ":"))
@@ -239,7 +226,9 @@ class RedisSessionStore(_Fallback):
         acquired = False
         if self.health.should_try():
             try:
-                acquired = bool(await lock.acquire())
+                # Outside the operation slots (it may wait): bounded by its own deadline.
+                async with asyncio.timeout(LOCK_TIMEOUT_SECONDS + OPERATION_TIMEOUT_SECONDS):
+                    acquired = bool(await lock.acquire())
             except REDIS_ERRORS as exc:
                 self.health.failed(exc)
         try:
@@ -247,7 +236,8 @@ class RedisSessionStore(_Fallback):
         finally:
             if acquired:
                 try:
-                    await lock.release()
+                    async with asyncio.timeout(OPERATION_TIMEOUT_SECONDS):
+                        await lock.release()
                 except (LockError, *REDIS_ERRORS):
                     pass  # expired meanwhile, or Redis went away: its timeout frees it
 
@@ -263,7 +253,7 @@ class RedisSessionStore(_Fallback):
                     break
             return total + local
 
-        return await self._try(from_redis, lambda: _value(local))
+        return await self._try(from_redis, lambda: _value(local), seconds=COUNT_TIMEOUT_SECONDS)
 
 
 async def _nothing() -> None:

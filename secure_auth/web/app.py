@@ -23,6 +23,7 @@ from secure_auth.identity.client import IdentityClient
 from secure_auth.identity.errors import IdentityProviderUnavailable
 from secure_auth.middleware.csrf import CsrfMiddleware
 from secure_auth.middleware.host_check import HostCheckMiddleware
+from secure_auth.middleware.pipelined_limits import PipelinedCounter
 from secure_auth.middleware.rate_limit import RateLimitMiddleware, build_limiter
 from secure_auth.middleware.request_context import RequestContextMiddleware
 from secure_auth.middleware.security_headers import SecurityHeaders, SecurityHeadersMiddleware
@@ -34,6 +35,7 @@ from secure_auth.routes import api_proxy, auth, debug, health, pages, sessions
 from secure_auth.sessions.manager import SessionManager
 from secure_auth.stores.base import SessionStore, StateStore
 from secure_auth.stores.factory import open_stores
+from secure_auth.stores.redis_backend import RedisSessionStore
 from secure_auth.tokens.service import TokenService
 from secure_auth.web.context import SessionResolver
 from secure_auth.web.errors import install_error_handlers
@@ -119,9 +121,14 @@ def create_secure_app(
     # CSRF guard, which wraps every route mounted now or later.
     app.add_middleware(CsrfMiddleware, base_url=settings.base_url, cors_origins=settings.cors_origins, refuse=refuse)
     app.add_middleware(SessionMiddleware, resolver=resolver)
+    # On the Redis session store, rate limits ride in the session read's round trip.
+    pipelined = None
+    if isinstance(services.stores.sessions, RedisSessionStore) and not settings.rate_limit_storage_url:
+        pipelined = PipelinedCounter(services.stores.sessions, resolver)
     app.add_middleware(
         RateLimitMiddleware,
-        limiter=build_limiter(settings),
+        limiter=build_limiter(settings, in_process=pipelined is not None),
+        pipelined=pipelined,
         default_limits=settings.rate_limit_default,
         auth_limits=settings.rate_limit_auth,
         api_limits=settings.rate_limit_api,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from starlette.types import Scope
 
 from secure_auth.operations.events import security_event
-from secure_auth.sessions.manager import SessionManager
+from secure_auth.sessions.manager import Prefetched, SessionManager
 from secure_auth.sessions.model import Session
 
 logger = logging.getLogger("secure_auth.sessions")
@@ -52,7 +52,7 @@ class SessionResolver:
     def __init__(self, sessions: SessionManager) -> None:
         self.sessions = sessions
 
-    async def resolve(self, scope: Scope) -> Session | None:
+    async def resolve(self, scope: Scope, *, prefetched: Prefetched | None = None) -> Session | None:
         context = context_of(scope)
         if context is None:
             return None
@@ -61,7 +61,9 @@ class SessionResolver:
             if context.session_cookie is not None:
                 on_expired: Callable[[], None] = lambda: security_event("session_expired", context.request_id)  # noqa: E731
                 try:
-                    context.session = await self.sessions.load(context.session_cookie, on_expired=on_expired)
+                    context.session = await self.sessions.load(
+                        context.session_cookie, on_expired=on_expired, prefetched=prefetched
+                    )
                 except Exception:
                     logger.exception("request_id=%s session store failed: signed out", context.request_id)
         return context.session

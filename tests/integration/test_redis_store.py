@@ -182,7 +182,7 @@ def private_redis():
 
 
 def test_stores_fall_back_to_memory_and_recover(private_redis, monkeypatch):
-    import secure_auth.stores.redis_backend as module
+    import secure_auth.stores.redis_client as module
 
     monkeypatch.setattr(module, "RETRY_AFTER_SECONDS", 0.2)
 
@@ -208,7 +208,7 @@ def test_stores_fall_back_to_memory_and_recover(private_redis, monkeypatch):
 
 
 def test_a_sign_out_during_an_outage_is_not_undone_when_redis_returns(private_redis, monkeypatch):
-    import secure_auth.stores.redis_backend as module
+    import secure_auth.stores.redis_client as module
 
     monkeypatch.setattr(module, "RETRY_AFTER_SECONDS", 0.2)
 
