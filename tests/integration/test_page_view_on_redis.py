@@ -1,0 +1,69 @@
+"""On the Redis store a signed-in page view is one command: the rate-limit counters and the
+session read travel together in one script, under the app's key prefix."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+import redis
+
+from tests.conftest import ADELE
+from tests.integration.test_redis_store import redis_url  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.integration
+
+
+class Monitor:
+    """Redis's MONITOR, in a thread: every command, with `lua` marking those run by a script."""
+
+    def __init__(self, url: str) -> None:
+        self.client = redis.Redis.from_url(url, decode_responses=True)
+        self.stopper = redis.Redis.from_url(url, decode_responses=True, single_connection_client=True)
+        self.stopper.ping()  # connected before the monitor starts: only its ECHO is seen
+        self.commands: list[dict] = []
+        self.stop_word = f"stop-{uuid.uuid4().hex}"
+        self.monitor = self.client.monitor()
+        self.monitor.__enter__()
+        self.thread = threading.Thread(target=self._listen, daemon=True)
+        self.thread.start()
+
+    def _listen(self) -> None:
+        for command in self.monitor.listen():
+            if self.stop_word in command["command"]:
+                return
+            self.commands.append(command)
+
+    def stop(self) -> list[dict]:
+        self.stopper.echo(self.stop_word)
+        self.thread.join(timeout=5)
+        self.stopper.close()
+        self.monitor.__exit__(None, None, None)
+        self.client.close()
+        return self.commands
+
+
+def test_a_signed_in_page_view_is_one_command_to_redis(extra_app, browsers, redis_url):  # noqa: F811
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    server = extra_app(session_store_url=redis_url, redis_key_prefix=prefix)
+    browser = browsers(server.base_url)
+    assert browser.sign_in(ADELE.username, ADELE.password).status_code == 303
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        assert browser.get("/").status_code == 200  # the first view may record "last seen"
+        monitor = Monitor(redis_url)
+        page = browser.get("/")
+        commands = monitor.stop()
+        assert page.status_code == 200 and ADELE.name in page.text
+        sent = [c["command"].split()[0].upper() for c in commands if c["client_type"] != "lua"]
+        in_script = [c["command"].split()[0].upper() for c in commands if c["client_type"] == "lua"]
+        assert sent == ["EVALSHA"], f"the page view sent {sent}"
+        assert "GET" in in_script and "INCR" in in_script, in_script
+        counters = list(client.scan_iter(match=f"{prefix}rl:*"))
+        assert counters, "no rate-limit counter under the app's prefix"
+        assert not list(client.scan_iter(match="LIMITS*")), "a counter outside REDIS_KEY_PREFIX"
+    finally:
+        for key in client.scan_iter(match=f"{prefix}*"):
+            client.delete(key)
+        client.close()
