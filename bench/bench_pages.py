@@ -29,6 +29,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.bench_speed import start_server  # noqa: E402
 from local_entra import DEMO_USERS, ClientRegistration, LocalEntra, LocalEntraConfig  # noqa: E402
 from tests.support.browser import Browser  # noqa: E402
 from tests.support.servers import free_port  # noqa: E402
@@ -37,33 +38,8 @@ CLIENT_ID = "b3a7c0de-0000-4000-8000-00000000bench"
 BEN = next(u for u in DEMO_USERS if u.username.startswith("ben"))
 
 
-def start_uvicorn(target: str, port: int, env: dict[str, str]) -> subprocess.Popen:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            target,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
-            return process
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"{target} did not start")
+def start_uvicorn(target: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return start_server(target, port, env)
 
 
 async def load(url: str, cookies: dict[str, str], total: int, concurrency: int) -> float:
