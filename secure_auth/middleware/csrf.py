@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from secure_auth.config.origins import normalised_origin
@@ -52,7 +52,7 @@ async def read_body(receive: Receive, limit: int) -> bytes:
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            break  # the client went away: what arrived is all there is
+            raise ClientDisconnect()  # a cut-off form must never reach the route as whole
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -97,6 +97,8 @@ class CsrfMiddleware:
         if reason is None:
             await self.app(scope, receive, send)
             return
+        if reason == "client_gone":
+            return  # nobody is listening, and the route must not act on part of a form
         security_event("csrf_rejected", context.request_id if context else None, reason=reason, path=scope["path"])
         if reason == "form_too_large":
             message = f"A form may send at most {MAX_FORM_BYTES} bytes."
@@ -118,6 +120,8 @@ class CsrfMiddleware:
                 body = await read_body(receive, MAX_FORM_BYTES)
             except BodyTooLarge:
                 return "form_too_large", receive
+            except ClientDisconnect:
+                return "client_gone", receive
             receive = replay(body, receive)
             try:
                 form = await Request(scope, replay(body, _nothing_more)).form()

@@ -13,6 +13,7 @@ import time
 from limits import RateLimitItem
 from starlette.types import Scope
 
+from secure_auth.middleware.session import SESSIONLESS_PREFIXES
 from secure_auth.stores.redis_backend import RedisSessionStore
 from secure_auth.web.context import RequestContext, SessionResolver
 
@@ -33,7 +34,8 @@ class PipelinedCounter:
             window = item.get_expiry()
             counters.append((f"{bucket}:{item.amount}/{window}:{int(now // window)}:{key}", window))
         session_id = None
-        if context is not None and not context.resolved and context.session_cookie is not None:
+        wants_session = not scope["path"].startswith(SESSIONLESS_PREFIXES)
+        if wants_session and context is not None and not context.resolved and context.session_cookie is not None:
             session_id = self.resolver.sessions.session_id_from_cookie(context.session_cookie)
         result = await self.store.count_and_get(counters, session_id)
         if result is None:

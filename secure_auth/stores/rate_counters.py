@@ -7,12 +7,13 @@ starts again every 10 ms; under load that thread competes with every request for
 interpreter (measured: about a tenth of a page view). Here expiry is lazy: a key is reset
 when it is read after its window, and expired keys are swept when the table grows.
 
-Used from the event loop's thread only (the middleware counts without awaiting), so no
-lock is needed.
+The middleware counts on the event loop; a networked storage's fallback counts in the
+threadpool, so a lock guards the table (uncontended on the loop: a fraction of a microsecond).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -28,12 +29,17 @@ class InProcessCounters(Storage):
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
         self._counters: dict[str, list[float]] = {}  # key -> [count, window end]
         self._new_keys = 0
+        self._lock = threading.Lock()
 
     @property
     def base_exceptions(self) -> type[Exception]:
         return ValueError
 
     def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        with self._lock:
+            return self._incr(key, expiry, amount)
+
+    def _incr(self, key: str, expiry: float, amount: int) -> int:
         now = time.time()
         entry = self._counters.get(key)
         if entry is None or entry[1] <= now:
@@ -58,12 +64,14 @@ class InProcessCounters(Storage):
         return True
 
     def reset(self) -> int | None:
-        count = len(self._counters)
-        self._counters.clear()
-        return count
+        with self._lock:
+            count = len(self._counters)
+            self._counters.clear()
+            return count
 
     def clear(self, key: str) -> None:
-        self._counters.pop(key, None)
+        with self._lock:
+            self._counters.pop(key, None)
 
     def __len__(self) -> int:
         return len(self._counters)

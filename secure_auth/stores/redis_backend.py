@@ -162,7 +162,11 @@ class RedisSessionStore(Fallback):
         raw = results[-1]
         if not raw:
             return counts, await self.memory.get(session_id)  # begun during an outage
-        record: dict[str, Any] = json.loads(raw)
+        try:
+            record: dict[str, Any] = json.loads(raw)
+        except ValueError:
+            logger.warning("discarding a session record that is not JSON")
+            return counts, None
         return counts, record
 
     async def set(self, session_id: str, record: dict[str, Any], ttl: float) -> None:
@@ -227,7 +231,7 @@ class RedisSessionStore(Fallback):
         if self.health.should_try():
             try:
                 # Outside the operation slots (it may wait): bounded by its own deadline.
-                async with asyncio.timeout(LOCK_TIMEOUT_SECONDS + OPERATION_TIMEOUT_SECONDS):
+                async with asyncio.timeout(LOCK_TIMEOUT_SECONDS + OPERATION_TIMEOUT_SECONDS), self.health.lock_slots:
                     acquired = bool(await lock.acquire())
             except REDIS_ERRORS as exc:
                 self.health.failed(exc)
@@ -236,7 +240,7 @@ class RedisSessionStore(Fallback):
         finally:
             if acquired:
                 try:
-                    async with asyncio.timeout(OPERATION_TIMEOUT_SECONDS):
+                    async with asyncio.timeout(OPERATION_TIMEOUT_SECONDS), self.health.lock_slots:
                         await lock.release()
                 except (LockError, *REDIS_ERRORS):
                     pass  # expired meanwhile, or Redis went away: its timeout frees it

@@ -57,6 +57,9 @@ class RedisHealth:
         self.degraded = False
         self._retry_at = 0.0
         self._slots = asyncio.Semaphore(MAX_OPERATIONS)
+        # Cross-process locks wait (and sleep between tries) outside the operation slots; their
+        # own slots keep the pool within MAX_OPERATIONS + LOCK_CONNECTIONS connections.
+        self.lock_slots = asyncio.Semaphore(LOCK_CONNECTIONS)
 
     @asynccontextmanager
     async def bounded(self, seconds: float = OPERATION_TIMEOUT_SECONDS) -> AsyncIterator[None]:

@@ -3,6 +3,7 @@ session read travel together in one script, under the app's key prefix."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import uuid
 
@@ -67,3 +68,45 @@ def test_a_signed_in_page_view_is_one_command_to_redis(extra_app, browsers, redi
         for key in client.scan_iter(match=f"{prefix}*"):
             client.delete(key)
         client.close()
+
+
+def test_a_corrupt_session_record_leaves_the_user_signed_out_never_a_500(extra_app, browsers, redis_url):  # noqa: F811
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    server = extra_app(session_store_url=redis_url, redis_key_prefix=prefix)
+    browser = browsers(server.base_url)
+    assert browser.sign_in(ADELE.username, ADELE.password).status_code == 303
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        (key,) = client.scan_iter(match=f"{prefix}session:*")
+        client.set(key, "{corrupt")
+        page = browser.get("/")
+        assert page.status_code == 200
+        assert ADELE.name not in page.text
+    finally:
+        for key in client.scan_iter(match=f"{prefix}*"):
+            client.delete(key)
+        client.close()
+
+
+def test_a_hundred_locks_at_once_never_look_like_an_outage(redis_url):  # noqa: F811
+    from secure_auth.stores.redis_backend import RedisSessionStore
+    from secure_auth.stores.redis_client import RedisHealth, close_client, connect
+
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+
+    async def scenario() -> bool:
+        client = connect(redis_url)
+        health = RedisHealth()
+        store = RedisSessionStore(client, prefix, health)
+
+        async def hold(n: int) -> None:
+            async with store.lock(f"session:{n}"):
+                await asyncio.sleep(0.01)
+
+        try:
+            await asyncio.gather(*(hold(n) for n in range(100)))
+            return health.degraded
+        finally:
+            await close_client(client)
+
+    assert asyncio.run(scenario()) is False

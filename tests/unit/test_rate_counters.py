@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -55,3 +56,27 @@ def test_it_starts_no_thread():
     for n in range(1000):
         storage.incr(f"k{n}", 60)
     assert threading.active_count() == before
+
+
+def test_threads_counting_and_sweeping_at_once_never_fail(monkeypatch):
+    """A networked storage's fallback counts in the threadpool."""
+    monkeypatch.setattr(rate_counters, "SWEEP_EVERY", 50)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
+    storage = InProcessCounters()
+    errors: list[BaseException] = []
+
+    def count(worker: int) -> None:
+        try:
+            for n in range(3000):
+                storage.incr(f"{worker}-{n}", 0.0001)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=count, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sys.setswitchinterval(interval)
+    assert errors == []
