@@ -19,11 +19,11 @@ from secure_auth.stores.base import FLOW_LIFETIME_SECONDS, Clock, StateStoreFull
 logger = logging.getLogger("secure_auth.stores")
 
 
-def _purge_front(entries: OrderedDict[str, tuple[float, str]], now: float) -> list[str]:
+def _purge_front(entries: OrderedDict[str, Any], now: float) -> list[str]:
     """Drop expired entries from the front; stop at the first live one. Returns their keys."""
     dropped = []
     while entries:
-        expires_at, _ = next(iter(entries.values()))
+        expires_at = next(iter(entries.values()))[0]
         if expires_at > now:
             break
         dropped.append(entries.popitem(last=False)[0])
@@ -78,7 +78,10 @@ class MemorySessionStore:
     def __init__(self, *, max_entries: int = 100_000, clock: Clock = time.monotonic) -> None:
         self._max_entries = max_entries
         self._clock = clock
-        self._entries: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        # id -> (expires at, the record as JSON without its token cache, the token cache): the
+        # cache is most of a record and only the token service reads it, so a page view does
+        # not decode it (a string is immutable: sharing it gives no caller another's copy).
+        self._entries: OrderedDict[str, tuple[float, str, str | None]] = OrderedDict()
         self._indexes: dict[tuple[str, str], set[str]] = {}
         self._memberships: dict[str, set[tuple[str, str]]] = {}  # session id -> its index keys
 
@@ -119,7 +122,10 @@ class MemorySessionStore:
             del self._entries[session_id]
             self._forget(session_id)
             return None
-        return json.loads(entry[1])
+        record: dict[str, Any] = json.loads(entry[1])
+        if entry[2] is not None:
+            record["token_cache"] = entry[2]
+        return record
 
     async def set(self, session_id: str, record: dict[str, Any], ttl: float) -> None:
         now = self._clock()
@@ -128,7 +134,12 @@ class MemorySessionStore:
         while len(self._entries) >= self._max_entries:
             self._forget(self._entries.popitem(last=False)[0])
             logger.warning("session store full (%d sessions): ended the least recently used", self._max_entries)
-        self._entries[session_id] = (now + ttl, json.dumps(record))
+        tokens = record.get("token_cache")
+        if isinstance(tokens, str):
+            record = {name: value for name, value in record.items() if name != "token_cache"}
+        else:
+            tokens = None
+        self._entries[session_id] = (now + ttl, json.dumps(record), tokens)
 
     async def replace(self, session_id: str, record: dict[str, Any], ttl: float) -> bool:
         entry = self._entries.get(session_id)
