@@ -136,6 +136,14 @@ def test_person_signs_in_computes_and_signs_out(demo, chromium, viewport):
     expect(page.get_by_test_id("sessions")).to_contain_text("this browser")
     shot("sessions")
 
+    # An error page knows who is signed in, and offers sign-out, not sign-in.
+    page.goto(demo + "/no-such-page")
+    expect(page.get_by_role("heading", name="Not Found")).to_be_visible()
+    expect(page.get_by_role("banner")).to_contain_text("Adele Vance")
+    expect(page.get_by_role("banner").get_by_role("button", name="Sign out")).to_be_visible()
+    expect(page.get_by_role("banner").get_by_role("link", name="Sign in")).to_have_count(0)
+    shot("not-found-signed-in")
+
     page.get_by_role("banner").get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="You have signed out")).to_be_visible()
     shot("signed-out")
