@@ -63,7 +63,9 @@ def run_demo(args: argparse.Namespace) -> int:
             rate_limit_auth="60/minute",
         )
         print(_demo_banner(base_url, entra, config.users), flush=True)
-        uvicorn.run(create_app(settings), host="127.0.0.1", port=args.port, log_level="info")
+        # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1,
+        # and any local client could pick its own address; FORWARDED_ALLOW_IPS decides that.
+        uvicorn.run(create_app(settings), host="127.0.0.1", port=args.port, log_level="info", proxy_headers=False)
     finally:
         entra.stop()
     return 0

@@ -24,6 +24,7 @@ from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
+from secure_auth.identity.errors import TokenError
 from secure_auth.outbound.proxy_rules import (
     PROXY_PREFIX,
     ProxyRefused,
@@ -181,39 +182,57 @@ async def _forward(
 
     try:
         upstream = await call_with_token(services.tokens, session, settings.api_scope_list, send)
+    except TokenError:
+        release()
+        raise  # sign in again, or consent: the application's handler answers
     except httpx.TimeoutException as exc:
         logger.warning("request_id=%s API timed out (%s)", rid, type(exc).__name__)
         release()
-        return error_response(
-            request,
-            504,
-            "The API did not answer",
-            "The API did not answer in time. Try again later.",
-            reason="upstream_timeout",
-        )
-    except httpx.HTTPError as exc:
+        return _upstream_failed(request, 504, "upstream_timeout")
+    except httpx.InvalidURL:
+        # httpx reads a redirect's Location even when it follows none: `javascript:` and the like.
+        logger.warning("request_id=%s API redirected to a URL that cannot be read", rid)
+        release()
+        return _upstream_failed(request, 502, "upstream_redirect")
+    except Exception as exc:  # httpx's transport errors, and anything else on the way: never a 500
         logger.warning("request_id=%s API unreachable (%s)", rid, type(exc).__name__)
         release()
-        return error_response(
-            request,
-            502,
-            "The API could not be reached",
-            "The API could not be reached. Try again later.",
-            reason="upstream_unavailable",
-        )
+        return _upstream_failed(request, 502, "upstream_unavailable")
 
     try:
-        passed = Headers(
-            raw=response_headers(
-                upstream.headers.multi_items(), upstream.status_code, settings.api_base_url, str(upstream.request.url)
-            )
+        raw = response_headers(
+            upstream.headers.multi_items(), upstream.status_code, settings.api_base_url, str(upstream.request.url)
         )
-        if upstream.status_code in (204, 304) or upstream.status_code < 200:
+        status = upstream.status_code
+        if 300 <= status < 400 and status != 304 and not any(name == b"location" for name, _ in raw):
+            # A redirect out of the API (or to nowhere) is never handed to the browser.
+            logger.warning("request_id=%s API redirected outside API_BASE_URL (%d)", rid, status)
             await upstream.aclose()
             release()
-            return Response(status_code=upstream.status_code, headers=passed)
-        return UpstreamStreamingResponse(upstream, passed, rid, release)
-    except BaseException:
+            return _upstream_failed(request, 502, "upstream_redirect")
+        if status in (204, 304) or status < 200:
+            await upstream.aclose()
+            release()
+            return Response(status_code=status, headers=Headers(raw=raw))
+        return UpstreamStreamingResponse(upstream, Headers(raw=raw), rid, release)
+    except Exception as exc:
+        logger.warning("request_id=%s API response could not be passed on (%s)", rid, type(exc).__name__)
         await upstream.aclose()  # never leave a pooled connection behind
         release()
+        return _upstream_failed(request, 502, "upstream_unavailable")
+    except BaseException:
+        await upstream.aclose()
+        release()
         raise
+
+
+_UPSTREAM_FAILURES = {
+    "upstream_timeout": ("The API did not answer", "The API did not answer in time. Try again later."),
+    "upstream_unavailable": ("The API could not be reached", "The API could not be reached. Try again later."),
+    "upstream_redirect": ("The API answered oddly", "The API sent a redirect this app does not follow."),
+}
+
+
+def _upstream_failed(request: Request, status: int, reason: str) -> Response:
+    title, message = _UPSTREAM_FAILURES[reason]
+    return error_response(request, status, title, message, reason=reason)

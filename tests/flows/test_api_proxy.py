@@ -513,8 +513,12 @@ def test_headers_from_the_api_are_filtered_and_set_cookie_never_reaches_the_brow
     }
     for location, expected in cases.items():
         moved = browser.get("/api/proxy/echo/loc", params={"status": "302", "location": location}, headers=JSON)
-        assert moved.status_code == 302
-        assert moved.headers.get("location") == expected, location
+        if expected is None:  # a redirect out of the API is never handed to the browser
+            assert moved.status_code == 502, location
+            assert moved.json()["error"] == "upstream_redirect" and "location" not in moved.headers
+        else:
+            assert moved.status_code == 302
+            assert moved.headers.get("location") == expected, location
     created = browser.post(
         "/api/proxy/echo/new",
         params={"status": "201", "location": base + "/new/1"},
@@ -595,3 +599,11 @@ def test_api_responses_may_run_nothing_on_this_origin(signed_in, upstream):
     assert response.status_code == 200 and "text/html" in response.headers["content-type"]
     csp = response.headers["content-security-policy"]
     assert csp.startswith("sandbox") and "default-src 'none'" in csp and "nonce-" not in csp
+
+
+@pytest.mark.parametrize("location", ["javascript:alert(1)", "data:text/html,<script>x</script>", "http://[::1"])
+def test_an_upstream_redirect_to_a_url_httpx_cannot_read_is_a_502_never_a_500(signed_in, upstream, location):
+    browser = signed_in
+    moved = browser.get("/api/proxy/echo/loc", params={"status": "302", "location": location}, headers=JSON)
+    assert moved.status_code == 502
+    assert "location" not in moved.headers
