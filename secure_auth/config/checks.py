@@ -111,6 +111,12 @@ def check_settings(s: Settings) -> None:
                 "API_SCOPES is empty but API_BASE_URL is set: name the delegated scope(s) the API expects, "
                 "such as api://<api-client-id>/access_as_user"
             )
+    for name, value in (
+        ("MAX_REQUEST_BODY_BYTES", s.max_request_body_bytes),
+        ("PROXY_MAX_BODY_BYTES", s.proxy_max_body_bytes),
+    ):
+        if not 0 < value <= 1 << 30:
+            raise ConfigError(f"{name} must be between 1 and 1073741824 bytes (1 GiB), such as 1048576")
     if not 0 < s.outbound_timeout <= 300:
         raise ConfigError("OUTBOUND_TIMEOUT must be between 0 and 300 seconds")
     _check_rate_limits(s)

@@ -83,6 +83,7 @@ class Settings(BaseSettings):
     api_scopes: str = ""
     outbound_timeout: float = 15.0
     proxy_max_body_bytes: int = 1_048_576
+    max_request_body_bytes: int = 1_048_576  # every route but the API proxy
 
     @field_validator(
         "entra_client_secret",

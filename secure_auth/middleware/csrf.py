@@ -3,8 +3,8 @@ routers included) gets it and none can forget it. Safe methods pass at no cost.
 
 An unsafe request must not come from another site (Origin, else Sec-Fetch-Site), and with
 a session it must carry the session's CSRF token (header `X-CSRF-Token`, or form field
-`csrf_token`), compared in constant time. A form body is read (bounded) to find the
-token, then replayed to the route untouched.
+`csrf_token`), compared in constant time. A form body is read, within
+MAX_REQUEST_BODY_BYTES, to find the token, then replayed to the route untouched.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from secure_auth.web.context import RequestContext, context_of
 from secure_auth.web.rendering import Refuse
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-MAX_FORM_BYTES = 1_048_576
 _REFUSED = "This form has expired or did not come from this site. Go back, reload the page and try again."
 
 
@@ -78,8 +77,11 @@ def replay(body: bytes, receive: Receive) -> Receive:
 
 
 class CsrfMiddleware:
-    def __init__(self, app: ASGIApp, *, base_url: str, cors_origins: list[str], refuse: Refuse) -> None:
+    def __init__(
+        self, app: ASGIApp, *, base_url: str, cors_origins: list[str], max_form_bytes: int, refuse: Refuse
+    ) -> None:
         self.app = app
+        self.max_form_bytes = max_form_bytes
         self.base_url = base_url
         self.cors_origins = cors_origins
         self.refuse = refuse
@@ -101,7 +103,7 @@ class CsrfMiddleware:
             return  # nobody is listening, and the route must not act on part of a form
         security_event("csrf_rejected", context.request_id if context else None, reason=reason, path=scope["path"])
         if reason == "form_too_large":
-            message = f"A form may send at most {MAX_FORM_BYTES} bytes."
+            message = f"A form may send at most {self.max_form_bytes} bytes."
             response = await self.refuse(scope, 413, "body_too_large", title="Request too large", message=message)
         elif reason == "malformed_form":
             message = "The form could not be read."
@@ -117,7 +119,7 @@ class CsrfMiddleware:
         content_type = scope_header(scope, b"content-type")
         if supplied is None and "form" in content_type:
             try:
-                body = await read_body(receive, MAX_FORM_BYTES)
+                body = await read_body(receive, self.max_form_bytes)
             except BodyTooLarge:
                 return "form_too_large", receive
             except ClientDisconnect:

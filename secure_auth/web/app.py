@@ -21,6 +21,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from secure_auth.config import Settings
 from secure_auth.identity.client import IdentityClient
 from secure_auth.identity.errors import IdentityProviderUnavailable
+from secure_auth.middleware.body_limit import DeclaredBodyLimitMiddleware
 from secure_auth.middleware.csrf import CsrfMiddleware
 from secure_auth.middleware.host_check import HostCheckMiddleware
 from secure_auth.middleware.pipelined_limits import PipelinedCounter
@@ -31,6 +32,7 @@ from secure_auth.middleware.session import SessionMiddleware
 from secure_auth.operations.readiness import Readiness
 from secure_auth.outbound.clients import OutboundClients
 from secure_auth.outbound.graph import GraphClient
+from secure_auth.outbound.proxy_rules import PROXY_PREFIX
 from secure_auth.routes import api_proxy, auth, debug, health, pages, sessions
 from secure_auth.sessions.manager import SessionManager
 from secure_auth.stores.base import SessionStore, StateStore
@@ -117,10 +119,19 @@ def create_secure_app(
 
     # Added innermost first. Outermost to innermost: trusted proxy headers, the request
     # context, security headers (so every refusal below carries them), host check, CORS,
-    # rate limits, the session (resolved once for the route and its error pages), and the
-    # CSRF guard, which wraps every route mounted now or later.
-    app.add_middleware(CsrfMiddleware, base_url=settings.base_url, cors_origins=settings.cors_origins, refuse=refuse)
+    # rate limits, a declared body over the limit, the session (resolved once for the route
+    # and its error pages), and the CSRF guard, which wraps every route mounted now or later.
+    app.add_middleware(
+        CsrfMiddleware,
+        base_url=settings.base_url,
+        cors_origins=settings.cors_origins,
+        max_form_bytes=settings.max_request_body_bytes,
+        refuse=refuse,
+    )
     app.add_middleware(SessionMiddleware, resolver=resolver)
+    app.add_middleware(
+        DeclaredBodyLimitMiddleware, limit=settings.max_request_body_bytes, exempt_prefix=PROXY_PREFIX, refuse=refuse
+    )
     # On the Redis session store, rate limits ride in the session read's round trip.
     pipelined = None
     if isinstance(services.stores.sessions, RedisSessionStore) and not settings.rate_limit_storage_url:
@@ -149,14 +160,13 @@ def create_secure_app(
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_list)
 
     # Routes are matched in order: the pages people open most come first, static files last.
-    app.include_router(pages.router)
-    app.include_router(health.router)
-    app.include_router(auth.router)
-    app.include_router(debug.router)
-    app.include_router(sessions.router)
-    if settings.api_base_url:
-        app.include_router(api_proxy.router)  # the BFF API proxy, only when there is an API
+    # Bodies are bounded while they stream in (FastAPI's own per-router limit): a 413 page.
+    limit = settings.max_request_body_bytes
+    for router in (pages.router, health.router, auth.router, debug.router, sessions.router):
+        app.include_router(router, max_body_size=limit)
+    if settings.api_base_url:  # the BFF API proxy, only when there is an API; it has its own limit
+        app.include_router(api_proxy.router)
     for router in feature_routers:
-        app.include_router(router)
+        app.include_router(router, max_body_size=limit)
     app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")
     return app

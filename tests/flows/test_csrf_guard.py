@@ -44,3 +44,37 @@ def test_a_cross_site_post_is_refused_before_any_route_even_an_unknown_one(publi
     browser = browsers(public_app.base_url)
     page = browser.post("/no-such-page", data={"a": "1"}, headers={"origin": "https://evil.example"})
     assert page.status_code == 403 and "csrf_rejected" in page.text
+
+
+def test_a_body_over_max_request_body_bytes_gets_413_while_it_streams(public_app, browsers):
+    """A token in the header lets the guard pass without reading: the route's own parsing
+    must still stop at the limit (a 1 GiB upload was once spooled to disk)."""
+    browser = signed_in(browsers, public_app)
+    token = browser.csrf_token()
+
+    def chunks():  # a file part of 2.5 MiB, no Content-Length: counted while read
+        yield b'--b\r\nContent-Disposition: form-data; name="f"; filename="big.bin"\r\n\r\n'
+        for _ in range(40):
+            yield b"x" * 65_536
+        yield b"\r\n--b--\r\n"
+
+    page = browser.post(
+        "/calculator",
+        content=chunks(),
+        headers={"x-csrf-token": token, "content-type": "multipart/form-data; boundary=b", "accept": "text/html"},
+    )
+    assert page.status_code == 413
+    assert ADELE.name in page.text and "too large" in page.text
+
+
+def test_a_declared_body_over_the_limit_is_refused_before_it_is_read(public_app, browsers):
+    browser = signed_in(browsers, public_app)
+    page = browser.post(
+        "/calculator",
+        content=b"x" * (1_048_576 + 1),
+        headers={"x-csrf-token": browser.csrf_token(), "content-type": "application/octet-stream"},
+    )
+    assert page.status_code == 413
+    assert ADELE.name in page.text  # the app's own page, showing who is signed in
+    as_json = browser.post("/calculator", content=b"x" * (1_048_576 + 1), headers={"accept": "application/json"})
+    assert as_json.status_code == 413 and as_json.json()["error"] == "body_too_large"

@@ -40,7 +40,7 @@ def test_a_form_cut_off_by_a_disconnect_never_reaches_the_route():
     async def refuse(*args, **kwargs):
         raise AssertionError("no refusal page for a client that has gone")
 
-    guard = CsrfMiddleware(route, base_url="https://app.example", cors_origins=[], refuse=refuse)
+    guard = CsrfMiddleware(route, base_url="https://app.example", cors_origins=[], max_form_bytes=1024, refuse=refuse)
     asyncio.run(guard(scope_with_session(), receive, send))
     assert reached == []
 
@@ -60,6 +60,6 @@ def test_a_whole_form_with_its_token_is_replayed_to_the_route():
     async def receive() -> dict[str, Any]:
         return messages.pop(0)
 
-    guard = CsrfMiddleware(route, base_url="https://app.example", cors_origins=[], refuse=None)  # type: ignore[arg-type]
+    guard = CsrfMiddleware(route, base_url="https://app.example", cors_origins=[], max_form_bytes=1024, refuse=None)  # type: ignore[arg-type]
     asyncio.run(guard(scope_with_session(), receive, None))  # type: ignore[arg-type]
     assert reached == [body]
