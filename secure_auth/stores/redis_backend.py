@@ -153,7 +153,7 @@ class RedisSessionStore(Fallback):
             self.health.failed(exc)
             return None
         except RedisError as exc:  # answering, but refusing (out of memory, read-only replica)
-            logger.warning("Redis refused the page view's counters (%s)", type(exc).__name__)
+            self.health.refused(exc)
             return None
         self.health.succeeded()
         counts = [int(count) for count in results[:-1]]
@@ -235,6 +235,8 @@ class RedisSessionStore(Fallback):
                     acquired = bool(await lock.acquire())
             except REDIS_ERRORS as exc:
                 self.health.failed(exc)
+            except RedisError as exc:  # full or read-only: the in-process lock is what is left
+                self.health.refused(exc)
         try:
             yield
         finally:
@@ -242,7 +244,7 @@ class RedisSessionStore(Fallback):
                 try:
                     async with asyncio.timeout(OPERATION_TIMEOUT_SECONDS), self.health.lock_slots:
                         await lock.release()
-                except (LockError, *REDIS_ERRORS):
+                except (LockError, RedisError, *REDIS_ERRORS):
                     pass  # expired meanwhile, or Redis went away: its timeout frees it
 
     async def count(self, limit: int = 100_000) -> int:

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from typing import TypeVar
 
 import redis.asyncio as redis
+from redis.exceptions import BusyLoadingError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -56,6 +57,7 @@ class RedisHealth:
     def __init__(self) -> None:
         self.degraded = False
         self._retry_at = 0.0
+        self._refusals_logged: dict[str, float] = {}
         self._slots = asyncio.Semaphore(MAX_OPERATIONS)
         # Cross-process locks wait (and sleep between tries) outside the operation slots; their
         # own slots keep the pool within MAX_OPERATIONS + LOCK_CONNECTIONS connections.
@@ -81,6 +83,18 @@ class RedisHealth:
         self.degraded = True
         self._retry_at = time.monotonic() + RETRY_AFTER_SECONDS
 
+    def refused(self, exc: BaseException) -> None:
+        """Redis answers but refused a command; logged once a minute for each kind."""
+        kind = type(exc).__name__
+        now = time.monotonic()
+        if self._refusals_logged.get(kind, float("-inf")) + 60 <= now:
+            self._refusals_logged[kind] = now
+            logger.error(
+                "REDIS REFUSED A COMMAND (%s): writes go to this worker's memory meanwhile; check maxmemory "
+                "and that SESSION_STORE_URL points at the primary",
+                kind,
+            )
+
     def succeeded(self) -> None:
         if self.degraded:
             logger.warning("Redis is reachable again: shared stores resumed")
@@ -103,6 +117,12 @@ class Fallback:
                     result = await call()
             except REDIS_ERRORS as exc:
                 self.health.failed(exc)
+            except BusyLoadingError as exc:  # restarting and loading its data: not answering yet
+                self.health.failed(exc)
+            except RedisError as exc:
+                # Answering, but refusing this command: full at maxmemory, a read-only replica
+                # after a failover. Reads go on from Redis; only this call takes the fallback.
+                self.health.refused(exc)
             else:
                 self.health.succeeded()
                 return result

@@ -1,0 +1,101 @@
+"""A Redis that answers but refuses writes (full at maxmemory with noeviction, or a
+read-only replica after a failover) must never give a 500, must sign nobody out, and must
+never lose a sign-out. Each test runs a redis-server of its own, never the shared one."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import uuid
+
+import pytest
+import redis
+
+from tests.conftest import ADELE, BEN
+from tests.integration.test_redis_store import PrivateRedis, redis_available
+
+pytestmark = pytest.mark.integration
+
+
+class SmallRedis(PrivateRedis):
+    """A private redis-server with a small maxmemory and no eviction."""
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail("redis-server is required")
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--maxmemory", "4mb", "--maxmemory-policy", "noeviction"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while not redis_available(self.url):
+            if time.monotonic() > deadline:
+                raise RuntimeError("private redis-server did not start")
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def small_redis():
+    server = SmallRedis()
+    server.start()
+    yield server
+    server.stop()
+
+
+def fill(client: redis.Redis) -> None:
+    """Write until Redis refuses: it is then full."""
+    for n in range(10_000):
+        try:
+            client.set(f"filler:{n}", "x" * 65_536)
+        except redis.exceptions.OutOfMemoryError:
+            return
+    raise AssertionError("Redis never filled up")
+
+
+def test_a_full_redis_signs_nobody_out_and_gives_no_500(extra_app, browsers, small_redis):
+    server = extra_app(session_store_url=small_redis.url, redis_key_prefix=f"full-{uuid.uuid4().hex[:6]}:")
+    adele = browsers(server.base_url)
+    assert adele.sign_in(ADELE.username, ADELE.password).status_code == 303
+    client = redis.Redis.from_url(small_redis.url)
+    fill(client)
+
+    # Reads still work: Adele stays signed in, page after page.
+    for path in ("/", "/calculator", "/me", "/sessions", "/health/ready"):
+        response = adele.get(path)
+        assert response.status_code == 200, (path, response.status_code)
+    assert ADELE.name in adele.get("/").text
+
+    # A new sign-in still works (its writes fall back to this worker's memory).
+    ben = browsers(server.base_url)
+    assert ben.sign_in(BEN.username, BEN.password).status_code == 303
+    assert BEN.name in ben.get("/").text
+
+    # A sign-out is never lost.
+    token = adele.csrf_token()
+    assert adele.post("/auth/logout", data={"csrf_token": token}).status_code == 303
+    assert adele.get("/me").status_code == 401
+    client.close()
+
+
+def test_a_read_only_replica_signs_nobody_out_and_loses_no_sign_out(extra_app, browsers, small_redis):
+    server = extra_app(session_store_url=small_redis.url, redis_key_prefix=f"ro-{uuid.uuid4().hex[:6]}:")
+    adele = browsers(server.base_url)
+    assert adele.sign_in(ADELE.username, ADELE.password).status_code == 303
+    session_cookie = adele.session_cookie
+    client = redis.Redis.from_url(small_redis.url)
+    client.execute_command("REPLICAOF", "127.0.0.1", "1")  # a failover left it a replica of nothing
+    try:
+        for path in ("/", "/calculator", "/me"):
+            assert adele.get(path).status_code == 200, path
+        token = adele.csrf_token()
+        assert adele.post("/auth/logout", data={"csrf_token": token}).status_code == 303
+        replay = browsers(server.base_url)
+        replay.client.cookies.set("session", session_cookie)
+        assert replay.get("/me").status_code == 401  # the ended session is not served again
+    finally:
+        client.execute_command("REPLICAOF", "NO", "ONE")
+        client.close()
