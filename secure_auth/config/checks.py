@@ -117,6 +117,8 @@ def check_settings(s: Settings) -> None:
     ):
         if not 0 < value <= 1 << 30:
             raise ConfigError(f"{name} must be between 1 and 1073741824 bytes (1 GiB), such as 1048576")
+    if not 0 < s.proxy_idle_timeout <= 3600:
+        raise ConfigError("PROXY_IDLE_TIMEOUT must be between 0 and 3600 seconds, such as 30")
     if not 0 < s.outbound_timeout <= 300:
         raise ConfigError("OUTBOUND_TIMEOUT must be between 0 and 300 seconds")
     _check_rate_limits(s)

@@ -84,6 +84,7 @@ class Settings(BaseSettings):
     outbound_timeout: float = 15.0
     proxy_max_body_bytes: int = 1_048_576
     max_request_body_bytes: int = 1_048_576  # every route but the API proxy
+    proxy_idle_timeout: float = 30.0  # a client that stops reading a proxied response is cut
 
     @field_validator(
         "entra_client_secret",

@@ -1,15 +1,16 @@
-"""How many proxied requests one session may have open at once."""
+"""How many proxied requests one person may have open at once."""
 
 from __future__ import annotations
 
-MAX_STREAMS_PER_SESSION = 8
+MAX_STREAMS_PER_USER = 8
 
 
 class StreamSlots:
-    """At most MAX_STREAMS_PER_SESSION proxied requests per session at once (in this
-    process), so one user's stalled downloads cannot hold the whole connection pool."""
+    """At most MAX_STREAMS_PER_USER proxied requests per person (all their sessions) at once,
+    in this process, so one user's downloads cannot hold the whole connection pool; a client
+    that stops reading is cut after PROXY_IDLE_TIMEOUT (routes/api_proxy.py) and frees its slot."""
 
-    def __init__(self, limit: int = MAX_STREAMS_PER_SESSION) -> None:
+    def __init__(self, limit: int = MAX_STREAMS_PER_USER) -> None:
         self.limit = limit
         self.in_use: dict[str, int] = {}
 

@@ -11,6 +11,7 @@ freshly refreshed token; response bodies stream through as they arrive, never he
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from urllib.parse import quote
@@ -22,7 +23,7 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from secure_auth.identity.errors import TokenError
 from secure_auth.outbound.proxy_rules import (
@@ -93,10 +94,18 @@ class UpstreamStreamingResponse(StreamingResponse):
     upstream response is closed when the stream ends, fails, or the browser goes away
     (Starlette skips the background task on a disconnect, so __call__ closes it too)."""
 
-    def __init__(self, upstream: httpx.Response, headers: Headers, rid: str, release: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        upstream: httpx.Response,
+        headers: Headers,
+        rid: str,
+        release: Callable[[], None],
+        idle_timeout: float,
+    ) -> None:
         self.upstream = upstream
         self.rid = rid
         self.release = release
+        self.idle_timeout = idle_timeout
         super().__init__(
             self._chunks(),
             status_code=upstream.status_code,
@@ -114,8 +123,16 @@ class UpstreamStreamingResponse(StreamingResponse):
             raise
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_or_give_up(message: Message) -> None:
+            # A client that stops reading holds a pooled upstream connection: within the idle
+            # timeout each piece must be taken, or the response is cut and its slot freed.
+            async with asyncio.timeout(self.idle_timeout):
+                await send(message)
+
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, receive, send_or_give_up)
+        except* (TimeoutError, ClientDisconnect):
+            logger.info("request_id=%s API response cut: the client stopped reading", self.rid)
         finally:
             self.release()
             with anyio.CancelScope(shield=True):
@@ -137,7 +154,7 @@ async def proxy(path: str, request: Request, session: CurrentUser) -> Response:
     headers = request_headers(request.headers, rid)
 
     slots: StreamSlots = services.proxy_slots
-    if not slots.acquire(session.id):
+    if not slots.acquire(session.user_key):
         return error_response(
             request,
             429,
@@ -152,7 +169,7 @@ async def proxy(path: str, request: Request, session: CurrentUser) -> Response:
         nonlocal released
         if not released:
             released = True
-            slots.release(session.id)
+            slots.release(session.user_key)
 
     try:
         return await _forward(request, services, session, url, body, headers, rid, release)
@@ -214,7 +231,7 @@ async def _forward(
             await upstream.aclose()
             release()
             return Response(status_code=status, headers=Headers(raw=raw))
-        return UpstreamStreamingResponse(upstream, Headers(raw=raw), rid, release)
+        return UpstreamStreamingResponse(upstream, Headers(raw=raw), rid, release, settings.proxy_idle_timeout)
     except Exception as exc:
         logger.warning("request_id=%s API response could not be passed on (%s)", rid, type(exc).__name__)
         await upstream.aclose()  # never leave a pooled connection behind

@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import json
 import random
+import socket
 import ssl
 import threading
 import time
@@ -31,6 +32,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from local_entra import LocalEntra
+from secure_auth.outbound.stream_slots import MAX_STREAMS_PER_USER as MAX_STREAMS
 from tests.conftest import ADELE, PUBLIC_CLIENT_ID, AppServer
 from tests.support.servers import ServerThread, bind_loopback
 
@@ -607,3 +609,37 @@ def test_an_upstream_redirect_to_a_url_httpx_cannot_read_is_a_502_never_a_500(si
     moved = browser.get("/api/proxy/echo/loc", params={"status": "302", "location": location}, headers=JSON)
     assert moved.status_code == 502
     assert "location" not in moved.headers
+
+
+# ----- fair use of the outbound pool -----
+
+
+def stalled_download(base_url: str, cookie: str) -> socket.socket:
+    """A client that asks for the 20 MB stream and never reads a byte of it."""
+    host, port = base_url.removeprefix("http://").split(":")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, int(port)))
+    request = f"GET /api/proxy/stream HTTP/1.1\r\nHost: {host}:{port}\r\nCookie: session={cookie}\r\n\r\n"
+    sock.sendall(request.encode())
+    return sock
+
+
+def test_streams_are_capped_per_user_and_a_client_that_stops_reading_is_cut(proxy_app, browsers):
+    app = proxy_app(proxy_idle_timeout=3)
+    first, second = browsers(app.base_url), browsers(app.base_url)
+    for browser in (first, second):  # one person, two sessions (say a laptop and a phone)
+        assert browser.sign_in(ADELE.username, ADELE.password).status_code == 303
+    stalled = [stalled_download(app.base_url, first.session_cookie) for _ in range(MAX_STREAMS)]
+    try:
+        for sock in stalled:  # each is streaming (and then stalls: nothing more is read)
+            assert sock.recv(12) == b"HTTP/1.1 200"
+        refused = second.get("/api/proxy/echo/x", headers=JSON)
+        assert refused.status_code == 429, "the cap is per session, not per user"
+        assert refused.json()["error"] == "too_many_streams"
+        time.sleep(4)  # past PROXY_IDLE_TIMEOUT: the stalled clients have been cut
+        assert second.get("/api/proxy/echo/x", headers=JSON).status_code == 200
+        assert first.get("/api/proxy/echo/x", headers=JSON).status_code == 200
+    finally:
+        for sock in stalled:
+            sock.close()
