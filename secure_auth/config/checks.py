@@ -117,6 +117,13 @@ def check_settings(s: Settings) -> None:
     ):
         if not 0 < value <= 1 << 30:
             raise ConfigError(f"{name} must be between 1 and 1073741824 bytes (1 GiB), such as 1048576")
+    if s.token_cache_key is not None and any(
+        len(key.encode("utf-8")) < MIN_SECRET_KEY_BYTES for key in s.token_cache_keys
+    ):
+        raise ConfigError(
+            f"TOKEN_CACHE_KEY holds a key shorter than {MIN_SECRET_KEY_BYTES} bytes: each key (comma separated, "
+            f"the new one first) must be random, {_KEY_ADVICE}"
+        )
     if not 0 < s.proxy_idle_timeout <= 3600:
         raise ConfigError("PROXY_IDLE_TIMEOUT must be between 0 and 3600 seconds, such as 30")
     if not 0 < s.outbound_timeout <= 300:
@@ -226,6 +233,11 @@ def _check_production(s: Settings) -> None:
     if any(word in lowered for word in _EXAMPLE_SECRETS) or len(set(key)) < 8:
         raise ConfigError(
             f"SESSION_SECRET_KEY looks like an example value: replace it with a random one, {_KEY_ADVICE}"
+        )
+    if s.uses_redis and s.token_cache_key is None:
+        raise ConfigError(
+            "TOKEN_CACHE_KEY is required in production with a Redis SESSION_STORE_URL: it seals every token "
+            f"cache at rest, so a Redis dump holds no usable token; set it to 32+ random bytes, {_KEY_ADVICE}"
         )
     if "*" in s.trusted_host_list:
         raise ConfigError("TRUSTED_HOSTS must not be '*' in production: list the host names the app is served under")

@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     public_base_url: str = "http://localhost:8000"
     app_env: Literal["development", "production"] = "development"
     session_secret_key: SecretStr | None = None
+    token_cache_key: SecretStr | None = None  # comma separated: the first seals, all open
     session_idle_timeout: int = 3600
     session_absolute_timeout: int = 28800
     trusted_hosts: str = "localhost,127.0.0.1"
@@ -91,6 +92,7 @@ class Settings(BaseSettings):
         "entra_client_certificate",
         "entra_ca_bundle",
         "session_secret_key",
+        "token_cache_key",
         "debug_info_enabled",
         mode="before",
     )
@@ -218,6 +220,14 @@ class Settings(BaseSettings):
     def flow_cookie_name(self) -> str:
         # __Host-: no sibling subdomain can plant a binding value of its choosing.
         return "__Host-auth_flow" if self.is_production else "auth_flow"
+
+    @property
+    def token_cache_keys(self) -> list[str]:
+        """The keys that seal token caches at rest; without TOKEN_CACHE_KEY (development),
+        one derived from the session secret key."""
+        if self.token_cache_key is None:
+            return [self.secret_key]
+        return [key.strip() for key in self.token_cache_key.get_secret_value().split(",") if key.strip()]
 
     @cached_property
     def secret_key(self) -> str:

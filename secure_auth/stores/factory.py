@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from secure_auth.config import Settings
+from secure_auth.crypto.sealing import Sealer
 from secure_auth.stores import redis_backend
 from secure_auth.stores.base import SessionStore, StateStore
 from secure_auth.stores.memory import MemorySessionStore, MemoryStateStore
+
+TOKEN_CACHE_PURPOSE = b"secure_auth token cache at rest v1"
 
 
 @dataclass
@@ -28,7 +31,8 @@ def open_stores(settings: Settings, *, sessions: SessionStore | None = None, flo
         health = redis_backend.RedisHealth()
         prefix = settings.redis_key_prefix
         if sessions is None:
-            sessions = redis_backend.RedisSessionStore(client, prefix, health, owns_client=True)
+            sealer = Sealer(settings.token_cache_keys, purpose=TOKEN_CACHE_PURPOSE)
+            sessions = redis_backend.RedisSessionStore(client, prefix, health, owns_client=True, sealer=sealer)
             owner_made = True
         else:
             owner_made = False

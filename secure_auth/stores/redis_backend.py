@@ -1,7 +1,8 @@
 """Redis-backed stores, so several workers and hosts share sessions, pending sign-ins,
 the per-user session index and the refresh lock.
 
-Values are JSON (never pickle: a stolen dump cannot execute code). Every key carries an
+Values are JSON (never pickle: a stolen dump cannot execute code), each token cache sealed
+with TOKEN_CACHE_KEY (a dump holds no usable token). Every key carries an
 expiry matching the session's timeouts or the 10-minute flow lifetime, so Redis cleans up
 by itself. Taking a pending flow is GETDEL: atomic and single use across workers.
 
@@ -22,8 +23,8 @@ from typing import Any, TypeVar
 import redis.asyncio as redis
 from redis.exceptions import LockError, RedisError
 
-from secure_auth.stores.base import FLOW_LIFETIME_SECONDS
-from secure_auth.stores.memory import MemorySessionStore, MemoryStateStore
+from secure_auth.crypto.sealing import SEALED_PREFIX, Sealer
+from secure_auth.stores.memory import MemorySessionStore
 from secure_auth.stores.redis_client import (
     OPERATION_TIMEOUT_SECONDS,
     REDIS_ERRORS,
@@ -32,6 +33,7 @@ from secure_auth.stores.redis_client import (
     close_client,
     connect,
 )
+from secure_auth.stores.redis_flows import RedisStateStore
 
 __all__ = ["RedisHealth", "RedisSessionStore", "RedisStateStore", "connect"]
 
@@ -56,42 +58,22 @@ COUNT_TIMEOUT_SECONDS = 10.0  # a SCAN of up to 100,000 sessions, for the metric
 INDEX_TTL_SECONDS = 7 * 24 * 3600
 
 
-class RedisStateStore(Fallback):
-    def __init__(self, client: redis.Redis, prefix: str, health: RedisHealth, *, owns_client: bool = False) -> None:
-        super().__init__(health)
-        self.client = client
-        self.prefix = prefix + "flow:"
-        self.memory = MemoryStateStore()
-        self.owns_client = owns_client
-
-    async def close(self) -> None:
-        if self.owns_client:
-            await close_client(self.client)
-
-    async def put(self, key: str, flow: dict[str, Any]) -> None:
-        value = json.dumps(flow)
-        await self._try(
-            lambda: self.client.set(self.prefix + key, value, ex=FLOW_LIFETIME_SECONDS),
-            lambda: self.memory.put(key, flow),
-        )
-
-    async def take(self, key: str) -> dict[str, Any] | None:
-        async def from_redis() -> dict[str, Any] | None:
-            raw = await self.client.getdel(self.prefix + key)
-            if raw is None:
-                return await self.memory.take(key)  # begun during an outage on this worker
-            return json.loads(raw)
-
-        return await self._try(from_redis, lambda: self.memory.take(key))
-
-
 class RedisSessionStore(Fallback):
     backend = "redis"
 
-    def __init__(self, client: redis.Redis, prefix: str, health: RedisHealth, *, owns_client: bool = False) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str,
+        health: RedisHealth,
+        *,
+        owns_client: bool = False,
+        sealer: Sealer | None = None,
+    ) -> None:
         super().__init__(health)
         self.client = client
         self.prefix = prefix
+        self.sealer = sealer  # seals each record's token cache: a Redis dump holds no usable token
         self.memory = MemorySessionStore()
         self.owns_client = owns_client
         self._pending_deletes: set[str] = set()
@@ -131,7 +113,7 @@ class RedisSessionStore(Fallback):
             raw = await self.client.get(self._key(session_id))
             if raw is None:
                 return await self.memory.get(session_id)
-            return json.loads(raw)
+            return self._decode(session_id, _text(raw))
 
         return await self._try(from_redis, lambda: self.memory.get(session_id))
 
@@ -163,21 +145,36 @@ class RedisSessionStore(Fallback):
         if not raw:
             return counts, await self.memory.get(session_id)  # begun during an outage
         try:
-            record: dict[str, Any] = json.loads(raw)
+            return counts, self._decode(session_id, raw)
         except ValueError:
             logger.warning("discarding a session record that is not JSON")
             return counts, None
-        return counts, record
+
+    def _encode(self, session_id: str, record: dict[str, Any]) -> str:
+        tokens = record.get("token_cache")
+        if self.sealer is not None and isinstance(tokens, str) and tokens:
+            record = {**record, "token_cache": self.sealer.seal(tokens, context=session_id.encode("ascii"))}
+        return json.dumps(record, separators=(",", ":"))
+
+    def _decode(self, session_id: str, raw: str) -> dict[str, Any]:
+        record: dict[str, Any] = json.loads(raw)
+        tokens = record.get("token_cache")
+        if self.sealer is not None and isinstance(tokens, str) and tokens.startswith(SEALED_PREFIX):
+            opened = self.sealer.open(tokens, context=session_id.encode("ascii"))
+            if opened is None:  # a retired key, or tampered: tokens are had again by signing in
+                logger.warning("a token cache could not be opened with TOKEN_CACHE_KEY: dropped")
+            record["token_cache"] = opened or ""
+        return record
 
     async def set(self, session_id: str, record: dict[str, Any], ttl: float) -> None:
-        value = json.dumps(record, separators=(",", ":"))
+        value = self._encode(session_id, record)
         await self._try(
             lambda: self.client.set(self._key(session_id), value, px=max(1, int(ttl * 1000))),
             lambda: self.memory.set(session_id, record, ttl),
         )
 
     async def replace(self, session_id: str, record: dict[str, Any], ttl: float) -> bool:
-        value = json.dumps(record, separators=(",", ":"))
+        value = self._encode(session_id, record)
 
         async def to_redis() -> bool:
             if await self.client.set(self._key(session_id), value, px=max(1, int(ttl * 1000)), xx=True):

@@ -110,3 +110,23 @@ def test_a_hundred_locks_at_once_never_look_like_an_outage(redis_url):  # noqa: 
             await close_client(client)
 
     assert asyncio.run(scenario()) is False
+
+
+def test_a_redis_dump_holds_no_usable_token(extra_app, browsers, redis_url):  # noqa: F811
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    server = extra_app(session_store_url=redis_url, redis_key_prefix=prefix, token_cache_key="t" * 48)
+    browser = browsers(server.base_url)
+    assert browser.sign_in(ADELE.username, ADELE.password).status_code == 303
+    assert browser.get("/profile").status_code == 200  # Graph with a token from the sealed cache
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        (key,) = client.scan_iter(match=f"{prefix}session:*")
+        stored = client.get(key)
+        assert stored is not None
+        assert '"token_cache":"sealed.v1.' in stored
+        for marker in ("RefreshToken", "AccessToken", "IdToken", "secret"):
+            assert marker not in stored, marker
+    finally:
+        for key in client.scan_iter(match=f"{prefix}*"):
+            client.delete(key)
+        client.close()

@@ -422,3 +422,13 @@ def test_several_workers_on_the_memory_store_warn(caplog):
     with caplog.at_level("WARNING", logger="secure_auth.config"):
         load_settings(**BASE, web_concurrency=4, session_store_url="redis://127.0.0.1:6379/0")
     assert not any("state mismatch" in r.getMessage() for r in caplog.records)
+
+
+def test_production_on_redis_requires_a_token_cache_key():
+    on_redis = {**PRODUCTION, "session_store_url": "redis://redis.internal:6379/0"}
+    with pytest.raises(ConfigError, match=r"^TOKEN_CACHE_KEY is required in production"):
+        load_settings(**on_redis)
+    with pytest.raises(ConfigError, match=r"^TOKEN_CACHE_KEY holds a key shorter than 32 bytes"):
+        load_settings(**on_redis, token_cache_key="k" * 40 + ",short")
+    settings = load_settings(**on_redis, token_cache_key="n" * 40 + ", " + "o" * 40)
+    assert settings.token_cache_keys == ["n" * 40, "o" * 40]  # the first seals, both open
