@@ -175,6 +175,8 @@ def _check_rate_limits(s: Settings) -> None:
             raise ConfigError(
                 f"{name} is not a rate limit: write it like '200/day;50/hour' (count/period, ';' between)"
             ) from None
+    if not 1 <= s.rate_limit_network_factor <= 10_000:
+        raise ConfigError("RATE_LIMIT_NETWORK_FACTOR must be between 1 and 10000, such as 8")
     if urlsplit(s.session_store_url).scheme not in ("memory", "redis", "rediss"):
         raise ConfigError("SESSION_STORE_URL must be memory:// or a Redis URL such as redis://localhost:6379/0")
     if not s.redis_key_prefix or len(s.redis_key_prefix) > 64:

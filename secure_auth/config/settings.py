@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     rate_limit_default: str = "200/day;50/hour"
     rate_limit_auth: str = "10/minute;40/hour"
     rate_limit_api: str = "120/minute;3000/hour"
+    rate_limit_network_factor: int = 8  # an IPv4 /24 or IPv6 /64 may make this many times an address's
     rate_limit_storage_url: str = ""  # empty: the same place as SESSION_STORE_URL
     session_store_url: str = "memory://"
     web_concurrency: int = 1  # WEB_CONCURRENCY, as uvicorn and gunicorn read it

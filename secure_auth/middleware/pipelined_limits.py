@@ -24,15 +24,17 @@ class PipelinedCounter:
         self.resolver = resolver
 
     async def retry_after(
-        self, scope: Scope, context: RequestContext | None, bucket: str, items: list[RateLimitItem], key: str
+        self, scope: Scope, context: RequestContext | None, bucket: str, targets: list[tuple[list[RateLimitItem], str]]
     ) -> int | bool | None:
         """Seconds to wait when a limit is exceeded, None when within them, False when Redis
         could not be asked (the caller then counts in this process)."""
         now = time.time()
         counters = []
-        for item in items:
-            window = item.get_expiry()
-            counters.append((f"{bucket}:{item.amount}/{window}:{int(now // window)}:{key}", window))
+        limits = [item for items, _ in targets for item in items]
+        for items, key in targets:
+            for item in items:
+                window = item.get_expiry()
+                counters.append((f"{bucket}:{item.amount}/{window}:{int(now // window)}:{key}", window))
         session_id = None
         wants_session = not scope["path"].startswith(SESSIONLESS_PREFIXES)
         if wants_session and context is not None and not context.resolved and context.session_cookie is not None:
@@ -45,7 +47,7 @@ class PipelinedCounter:
             await self.resolver.resolve(scope, prefetched=(session_id, record))
         waits = [
             (int(now // item.get_expiry()) + 1) * item.get_expiry() - now
-            for item, count in zip(items, counts, strict=True)
+            for item, count in zip(limits, counts, strict=True)
             if count > item.amount
         ]
         return max(1, math.ceil(max(waits))) if waits else None

@@ -10,9 +10,11 @@ peer, or the forwarded one only when ProxyHeadersMiddleware trusted the peer
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import time
+from functools import lru_cache
 
 from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
@@ -36,6 +38,21 @@ STORAGE_RETRY_SECONDS = 5.0
 AUTH_PATHS = frozenset({"/auth/login", "/auth/callback"})
 EXEMPT_PREFIXES = ("/static/", "/health")
 IN_PROCESS_STORAGE = "secure-auth-memory://"
+# The limits for one request: the address's, and its network's (the same, times a factor).
+Targets = list[tuple[list[RateLimitItem], str]]
+
+
+@lru_cache(maxsize=65_536)
+def network_of(address: str) -> str:
+    """The IPv4 /24 or IPv6 /64 an address belongs to (the address itself if it is none)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # a dual-stack socket's view of an IPv4 client
+    prefix = 24 if ip.version == 4 else 64
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
 def _limit_key(request: Request) -> str:
@@ -60,15 +77,21 @@ class RateLimitMiddleware:
         default_limits: str,
         auth_limits: str,
         api_limits: str,
+        network_factor: int,
         refuse: Refuse,
         pipelined: PipelinedCounter | None = None,
     ) -> None:
         self.app = app
         self.pipelined = pipelined
         self.limiter = limiter
-        self.default: list[RateLimitItem] = parse_many(default_limits)
-        self.auth: list[RateLimitItem] = parse_many(auth_limits)
-        self.api: list[RateLimitItem] = parse_many(api_limits)
+        self.limits: dict[str, tuple[list[RateLimitItem], list[RateLimitItem]]] = {
+            bucket: (items, [type(item)(item.amount * network_factor, item.multiples) for item in items])
+            for bucket, items in (
+                ("default", parse_many(default_limits)),
+                ("auth", parse_many(auth_limits)),
+                ("api", parse_many(api_limits)),
+            )
+        }
         self.refuse = refuse
         # A networked storage (Redis) blocks: keep it off the event loop. slowapi's public
         # `limiter` is the limits strategy, whose `storage` is public too.
@@ -81,25 +104,25 @@ class RateLimitMiddleware:
             return self.fallback
         return self.limiter.limiter
 
-    def _hit(self, bucket: str, items: list[RateLimitItem], key: str) -> int | None:
+    def _hit(self, bucket: str, targets: Targets) -> int | None:
         """Count the request; return seconds to wait when a limit is exceeded. A storage
         that cannot be reached (Redis down) gives way to per-process counters for a while."""
         try:
-            return self._count(self._strategy(), bucket, items, key)
+            return self._count(self._strategy(), bucket, targets)
         except Exception as exc:  # the storage's own errors (redis, memcached, ...)
             if self._storage_down_until <= time.monotonic():
                 logger.error(
                     "rate-limit storage unreachable (%s): counting in this process for now", type(exc).__name__
                 )
             self._storage_down_until = time.monotonic() + STORAGE_RETRY_SECONDS
-            return self._count(self.fallback, bucket, items, key)
+            return self._count(self.fallback, bucket, targets)
 
     @staticmethod
-    def _count(strategy: RateLimiter, bucket: str, items: list[RateLimitItem], key: str) -> int | None:
-        exceeded = [item for item in items if not strategy.hit(item, bucket, key)]
+    def _count(strategy: RateLimiter, bucket: str, targets: Targets) -> int | None:
+        exceeded = [(item, key) for items, key in targets for item in items if not strategy.hit(item, bucket, key)]
         if not exceeded:
             return None
-        resets = [strategy.get_window_stats(item, bucket, key).reset_time for item in exceeded]
+        resets = [strategy.get_window_stats(item, bucket, key).reset_time for item, key in exceeded]
         return max(1, math.ceil(max(resets) - time.time()))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -108,21 +131,24 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         if path in AUTH_PATHS:
-            bucket, items = "auth", self.auth
+            bucket = "auth"
         elif path.startswith(PROXY_PREFIX):
-            bucket, items = "api", self.api  # a page's script calls the API far more often
+            bucket = "api"  # a page's script calls the API far more often
         else:
-            bucket, items = "default", self.default
+            bucket = "default"
         context = context_of(scope)
         key = context.client_ip if context is not None else client_address(scope)
+        # Per address, and per network: a few hundred addresses (or one IPv6 /64) share one.
+        per_address, per_network = self.limits[bucket]
+        targets: Targets = [(per_address, key), (per_network, "net:" + network_of(key))]
         retry_after: int | bool | None = False
         if self.pipelined is not None:
-            retry_after = await self.pipelined.retry_after(scope, context, bucket, items, key)
+            retry_after = await self.pipelined.retry_after(scope, context, bucket, targets)
         if retry_after is False:  # no pipeline, or Redis could not be asked: the limits strategy
             if self.blocking:
-                retry_after = await run_in_threadpool(self._hit, bucket, items, key)
+                retry_after = await run_in_threadpool(self._hit, bucket, targets)
             else:
-                retry_after = self._hit(bucket, items, key)
+                retry_after = self._hit(bucket, targets)
         if retry_after is None:
             await self.app(scope, receive, send)
             return

@@ -143,6 +143,7 @@ def create_secure_app(
         default_limits=settings.rate_limit_default,
         auth_limits=settings.rate_limit_auth,
         api_limits=settings.rate_limit_api,
+        network_factor=settings.rate_limit_network_factor,
         refuse=refuse,
     )
     if settings.cors_origins:

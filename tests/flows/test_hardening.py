@@ -179,6 +179,23 @@ def test_a_trusted_proxy_forwarded_address_is_used(extra_app, browsers):
     assert forged.status_code == 429
 
 
+def test_limits_count_per_network_too_so_many_addresses_cannot_dodge_them(extra_app, browsers):
+    server = extra_app(rate_limit_auth="2/minute", rate_limit_network_factor=3, forwarded_allow_ips="127.0.0.1")
+    browser = browsers(server.base_url)
+
+    def login(address: str) -> int:
+        return browser.get("/auth/login", headers={"x-forwarded-for": address}).status_code
+
+    # Six addresses of one IPv4 /24, one sign-in each: the network's budget (2 x 3) runs out.
+    assert [login(f"203.0.113.{n}") for n in range(1, 7)] == [303] * 6
+    assert login("203.0.113.99") == 429  # an address with no sign-in of its own yet
+    assert login("203.0.114.1") == 303  # the next /24 has its own budget
+    # One IPv6 /64 is one network, however many addresses it holds.
+    assert [login(f"2001:db8:1:2::{n:x}") for n in range(1, 7)] == [303] * 6
+    assert login("2001:db8:1:2:ffff::1") == 429
+    assert login("2001:db8:1:3::1") == 303
+
+
 def test_a_trusted_proxy_sets_the_scheme(extra_app, browsers):
     trusting = extra_app(forwarded_allow_ips="127.0.0.1")
     page = browsers(trusting.base_url).get("/debug-info", headers={"x-forwarded-proto": "https"})

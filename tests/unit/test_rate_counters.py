@@ -80,3 +80,12 @@ def test_threads_counting_and_sweeping_at_once_never_fail(monkeypatch):
         thread.join()
     sys.setswitchinterval(interval)
     assert errors == []
+
+
+def test_the_network_of_an_address():
+    from secure_auth.middleware.rate_limit import network_of
+
+    assert network_of("203.0.113.77") == "203.0.113.0/24"
+    assert network_of("2001:db8:1:2:aaaa:bbbb:cccc:dddd") == "2001:db8:1:2::/64"
+    assert network_of("::ffff:203.0.113.7") == "203.0.113.0/24"  # IPv4 seen by a dual-stack socket
+    assert network_of("unknown") == "unknown"
