@@ -117,6 +117,8 @@ def check_settings(s: Settings) -> None:
     ):
         if not 0 < value <= 1 << 30:
             raise ConfigError(f"{name} must be between 1 and 1073741824 bytes (1 GiB), such as 1048576")
+    if s.token_cache_key is not None and not s.token_cache_keys:
+        raise ConfigError(f"TOKEN_CACHE_KEY holds no key: set it to 32+ random bytes, {_KEY_ADVICE}")
     if s.token_cache_key is not None and any(
         len(key.encode("utf-8")) < MIN_SECRET_KEY_BYTES for key in s.token_cache_keys
     ):

@@ -47,6 +47,7 @@ logger = logging.getLogger("secure_auth.api_proxy")
 
 router = APIRouter(prefix=PROXY_PREFIX.rstrip("/"))
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+SEND_PIECE_BYTES = 16_384
 
 
 def _raw_proxy_path(request: Request) -> str:
@@ -116,7 +117,10 @@ class UpstreamStreamingResponse(StreamingResponse):
     async def _chunks(self) -> AsyncIterator[bytes]:
         try:
             async for chunk in self.upstream.aiter_raw():
-                yield chunk
+                # In pieces no bigger than the server's low-water mark, so the idle timeout on each
+                # send means "not even 16 KiB read in PROXY_IDLE_TIMEOUT", not a minimum rate.
+                for start in range(0, len(chunk), SEND_PIECE_BYTES):
+                    yield chunk[start : start + SEND_PIECE_BYTES]
         except httpx.HTTPError as exc:
             # Headers are gone already: the connection is cut so the truncation shows.
             logger.warning("request_id=%s API response broke off mid-body (%s)", self.rid, type(exc).__name__)

@@ -113,7 +113,11 @@ class RedisSessionStore(Fallback):
             raw = await self.client.get(self._key(session_id))
             if raw is None:
                 return await self.memory.get(session_id)
-            return self._decode(session_id, _text(raw))
+            try:
+                return self._decode(session_id, _text(raw))
+            except ValueError:
+                logger.warning("discarding a session record that is not a JSON object")
+                return None
 
         return await self._try(from_redis, lambda: self.memory.get(session_id))
 
@@ -153,14 +157,18 @@ class RedisSessionStore(Fallback):
     def _encode(self, session_id: str, record: dict[str, Any]) -> str:
         tokens = record.get("token_cache")
         if self.sealer is not None and isinstance(tokens, str) and tokens:
-            record = {**record, "token_cache": self.sealer.seal(tokens, context=session_id.encode("ascii"))}
+            # Bound to its full key: it opens for this session under this prefix only.
+            sealed = self.sealer.seal(tokens, context=self._key(session_id).encode("utf-8"))
+            record = {**record, "token_cache": sealed}
         return json.dumps(record, separators=(",", ":"))
 
     def _decode(self, session_id: str, raw: str) -> dict[str, Any]:
-        record: dict[str, Any] = json.loads(raw)
+        record = json.loads(raw)
+        if not isinstance(record, dict):
+            raise ValueError("a session record is a JSON object")
         tokens = record.get("token_cache")
         if self.sealer is not None and isinstance(tokens, str) and tokens.startswith(SEALED_PREFIX):
-            opened = self.sealer.open(tokens, context=session_id.encode("ascii"))
+            opened = self.sealer.open(tokens, context=self._key(session_id).encode("utf-8"))
             if opened is None:  # a retired key, or tampered: tokens are had again by signing in
                 logger.warning("a token cache could not be opened with TOKEN_CACHE_KEY: dropped")
             record["token_cache"] = opened or ""

@@ -643,3 +643,22 @@ def test_streams_are_capped_per_user_and_a_client_that_stops_reading_is_cut(prox
     finally:
         for sock in stalled:
             sock.close()
+
+
+def test_a_slow_client_that_keeps_reading_is_not_cut(proxy_app, browsers):
+    """The idle timeout cuts a client that stopped, not one on a slow line."""
+    app = proxy_app(proxy_idle_timeout=2)
+    browser = browsers(app.base_url)
+    assert browser.sign_in(ADELE.username, ADELE.password).status_code == 303
+    sock = stalled_download(app.base_url, browser.session_cookie)
+    try:
+        received = 0
+        deadline = time.monotonic() + 6  # three idle timeouts
+        while time.monotonic() < deadline:
+            data = sock.recv(2048)
+            assert data, f"cut after {received} bytes"
+            received += len(data)
+            time.sleep(0.2)  # about 10 KB/s: slow, but reading
+        assert received > 40_000
+    finally:
+        sock.close()

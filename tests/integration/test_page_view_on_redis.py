@@ -70,7 +70,8 @@ def test_a_signed_in_page_view_is_one_command_to_redis(extra_app, browsers, redi
         client.close()
 
 
-def test_a_corrupt_session_record_leaves_the_user_signed_out_never_a_500(extra_app, browsers, redis_url):  # noqa: F811
+@pytest.mark.parametrize("corrupt", ["{corrupt", "[]", '"a string"'])
+def test_a_corrupt_session_record_leaves_the_user_signed_out_never_a_500(extra_app, browsers, redis_url, corrupt):  # noqa: F811
     prefix = f"test-{uuid.uuid4().hex[:8]}:"
     server = extra_app(session_store_url=redis_url, redis_key_prefix=prefix)
     browser = browsers(server.base_url)
@@ -78,7 +79,7 @@ def test_a_corrupt_session_record_leaves_the_user_signed_out_never_a_500(extra_a
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     try:
         (key,) = client.scan_iter(match=f"{prefix}session:*")
-        client.set(key, "{corrupt")
+        client.set(key, corrupt)
         page = browser.get("/")
         assert page.status_code == 200
         assert ADELE.name not in page.text

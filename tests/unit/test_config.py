@@ -430,5 +430,7 @@ def test_production_on_redis_requires_a_token_cache_key():
         load_settings(**on_redis)
     with pytest.raises(ConfigError, match=r"^TOKEN_CACHE_KEY holds a key shorter than 32 bytes"):
         load_settings(**on_redis, token_cache_key="k" * 40 + ",short")
+    with pytest.raises(ConfigError, match=r"^TOKEN_CACHE_KEY holds no key"):
+        load_settings(**on_redis, token_cache_key=" , ")
     settings = load_settings(**on_redis, token_cache_key="n" * 40 + ", " + "o" * 40)
     assert settings.token_cache_keys == ["n" * 40, "o" * 40]  # the first seals, both open
