@@ -14,15 +14,18 @@ from anyio import to_thread
 
 from secure_auth.identity.client import IdentityClient
 from secure_auth.identity.errors import IdentityProviderUnavailable
-from secure_auth.stores.base import SessionStore
+from secure_auth.stores.base import SessionStore, StateStore
 
 READY_TIMEOUT_SECONDS = 3.0
 READY_CACHE_SECONDS = 1.0
 
 
 class Readiness:
-    def __init__(self, store: SessionStore, identity: IdentityClient, *, ttl: float = READY_CACHE_SECONDS) -> None:
+    def __init__(
+        self, store: SessionStore, flows: StateStore, identity: IdentityClient, *, ttl: float = READY_CACHE_SECONDS
+    ) -> None:
         self.store = store
+        self.flows = flows
         self.identity = identity
         self.ttl = ttl
         self._lock = asyncio.Lock()
@@ -43,9 +46,12 @@ class Readiness:
     async def _store_check(self) -> dict[str, Any]:
         """Whether a shared store answers now: it reports, and leaves the stores' own fallback alone."""
         backend = self.store.backend
-        if await self.store.ping():
-            return {"status": "ok", "backend": backend}
-        return {"status": "degraded", "backend": backend, "detail": "unreachable: serving from process memory"}
+        if not await self.store.ping():
+            return {"status": "degraded", "backend": backend, "detail": "unreachable: serving from process memory"}
+        pressure = self.store.pressure() or self.flows.pressure()
+        if pressure is not None:
+            return {"status": "degraded", "backend": backend, "detail": f"under pressure: {pressure}"}
+        return {"status": "ok", "backend": backend}
 
     async def _idp_check(self) -> dict[str, Any]:
         def check() -> dict[str, Any]:

@@ -14,6 +14,13 @@ Clock = Callable[[], float]
 FLOW_LIFETIME_SECONDS = 600
 
 
+PRESSURE_SHARE = 0.8  # a bounded store this full reports pressure
+
+
+def pressure_of(what: str, size: int, bound: int) -> str | None:
+    return f"{what}: {size} of {bound}" if size >= PRESSURE_SHARE * bound else None
+
+
 class StateStoreFull(Exception):
     """No room for another pending sign-in; the ones in progress are kept."""
 
@@ -31,6 +38,10 @@ class StateStore(Protocol):
 
     async def close(self) -> None:
         """Release connections (at shut-down)."""
+        ...
+
+    def pressure(self) -> str | None:
+        """Why the store is under pressure (near its bound, its backend refusing writes), or None."""
         ...
 
 
@@ -68,6 +79,10 @@ class SessionStore(Protocol):
 
     async def ping(self) -> bool:
         """Whether the backend answers right now (readiness); never raises."""
+        ...
+
+    def pressure(self) -> str | None:
+        """Why the store is under pressure (near its bound, its backend refusing writes), or None."""
         ...
 
     async def close(self) -> None:

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from secure_auth.stores.base import FLOW_LIFETIME_SECONDS, Clock, StateStoreFull
+from secure_auth.stores.base import FLOW_LIFETIME_SECONDS, Clock, StateStoreFull, pressure_of
 
 logger = logging.getLogger("secure_auth.stores")
 
@@ -46,6 +46,10 @@ class MemoryStateStore:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def pressure(self) -> str | None:
+        _purge_front(self._entries, self._clock())
+        return pressure_of("pending sign-ins in this worker", len(self._entries), self._max_entries)
 
     async def close(self) -> None:
         return None
@@ -103,6 +107,9 @@ class MemorySessionStore:
 
     async def ping(self) -> bool:
         return True
+
+    def pressure(self) -> str | None:
+        return pressure_of("sessions in this worker", len(self._entries), self._max_entries)
 
     async def close(self) -> None:
         return None

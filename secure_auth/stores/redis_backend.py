@@ -79,6 +79,9 @@ class RedisSessionStore(Fallback):
         self._pending_deletes: set[str] = set()
         self._count_and_get = client.register_script(COUNT_AND_GET)
 
+    def pressure(self) -> str | None:
+        return self._pressure(self.memory.pressure())
+
     async def ping(self, timeout: float = 3.0) -> bool:
         """Whether Redis answers now. It reports, and leaves the fallback's state alone."""
         try:

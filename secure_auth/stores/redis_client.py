@@ -58,6 +58,7 @@ class RedisHealth:
         self.degraded = False
         self._retry_at = 0.0
         self._refusals_logged: dict[str, float] = {}
+        self._last_refusal: tuple[str, float] | None = None
         self._slots = asyncio.Semaphore(MAX_OPERATIONS)
         # Cross-process locks wait (and sleep between tries) outside the operation slots; their
         # own slots keep the pool within MAX_OPERATIONS + LOCK_CONNECTIONS connections.
@@ -87,6 +88,7 @@ class RedisHealth:
         """Redis answers but refused a command; logged once a minute for each kind."""
         kind = type(exc).__name__
         now = time.monotonic()
+        self._last_refusal = (kind, now)
         if self._refusals_logged.get(kind, float("-inf")) + 60 <= now:
             self._refusals_logged[kind] = now
             logger.error(
@@ -94,6 +96,12 @@ class RedisHealth:
                 "and that SESSION_STORE_URL points at the primary",
                 kind,
             )
+
+    def refusing(self, within: float = 60.0) -> str | None:
+        """The kind of refusal Redis answered with in the last `within` seconds, if any."""
+        if self._last_refusal is None or self._last_refusal[1] + within < time.monotonic():
+            return None
+        return self._last_refusal[0]
 
     def succeeded(self) -> None:
         if self.degraded:
@@ -104,6 +112,12 @@ class RedisHealth:
 class Fallback:
     def __init__(self, health: RedisHealth) -> None:
         self.health = health
+
+    def _pressure(self, memory_pressure: str | None) -> str | None:
+        refusal = self.health.refusing()
+        if refusal is not None:
+            return f"Redis refused writes ({refusal}) in the last minute"
+        return memory_pressure
 
     async def _try(
         self,

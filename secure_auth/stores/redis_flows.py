@@ -21,6 +21,9 @@ class RedisStateStore(Fallback):
         self.memory = MemoryStateStore()
         self.owns_client = owns_client
 
+    def pressure(self) -> str | None:
+        return self._pressure(self.memory.pressure())
+
     async def close(self) -> None:
         if self.owns_client:
             await close_client(self.client)

@@ -70,7 +70,7 @@ def build_services(
         tokens=tokens,
         outbound=outbound,
         graph=GraphClient(settings.graph_base_url, outbound, tokens, session_manager),
-        readiness=Readiness(stores.sessions, identity),
+        readiness=Readiness(stores.sessions, stores.flows, identity),
     )
 
 

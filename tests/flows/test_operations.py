@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 from tests.conftest import BEN
 
@@ -65,3 +66,27 @@ def test_debug_info_runs_the_checks(extra_app, browsers):
     other = browsers(server.base_url).get("/debug-info", headers={"host": "localhost:1"})
     verdicts = dict(re.findall(r'data-check="([^"]+)" data-verdict="([a-z]+)"', other.text))
     assert verdicts["Redirect URI"] == "warning"
+
+
+def test_readiness_says_degraded_when_pending_sign_ins_near_their_bound(entra, client_certificate, browsers):
+    from app import create_app
+    from secure_auth.stores.memory import MemoryStateStore
+    from tests.conftest import PUBLIC_CLIENT_ID, settings_for
+    from tests.support.servers import ServerThread, bind_loopback
+
+    sock = bind_loopback()
+    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    settings = settings_for("public", entra, base_url, client_certificate)
+    registration = entra.config.client(PUBLIC_CLIENT_ID)
+    registration.redirect_uris.append(settings.redirect_uri)
+    server = ServerThread(create_app(settings, state_store=MemoryStateStore(max_entries=10)), sock).start()
+    try:
+        assert browsers(base_url).get("/health/ready").json()["checks"]["store"]["status"] == "ok"
+        for _ in range(8):  # eight browsers start a sign-in and walk away
+            assert browsers(base_url).get("/auth/login").status_code == 303
+        time.sleep(1.1)  # readiness answers from a one-second cache
+        store = browsers(base_url).get("/health/ready").json()["checks"]["store"]
+        assert store["status"] == "degraded" and "pending sign-ins" in store["detail"], store
+    finally:
+        server.stop()
+        registration.redirect_uris.remove(settings.redirect_uri)

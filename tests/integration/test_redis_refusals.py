@@ -73,6 +73,9 @@ def test_a_full_redis_signs_nobody_out_and_gives_no_500(extra_app, browsers, sma
     ben = browsers(server.base_url)
     assert ben.sign_in(BEN.username, BEN.password).status_code == 303
     assert BEN.name in ben.get("/").text
+    time.sleep(1.1)  # readiness answers from a one-second cache
+    store = ben.get("/health/ready").json()["checks"]["store"]
+    assert store["status"] == "degraded" and "Redis refused writes" in store["detail"], store
 
     # A sign-out is never lost.
     token = adele.csrf_token()
