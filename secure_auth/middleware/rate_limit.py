@@ -65,7 +65,10 @@ def build_limiter(settings: Settings, *, in_process: bool = False) -> Limiter:
     storage = settings.rate_limit_storage
     if in_process or storage.startswith("memory://"):
         storage = IN_PROCESS_STORAGE  # limits' MemoryStorage runs a timer thread every 10 ms
-    return Limiter(key_func=_limit_key, storage_uri=storage, strategy="fixed-window")
+    options: dict[str, str] = {}
+    if storage.split("://", 1)[0].startswith("redis"):
+        options["key_prefix"] = settings.redis_key_prefix + "rl"  # every key under REDIS_KEY_PREFIX
+    return Limiter(key_func=_limit_key, storage_uri=storage, storage_options=options, strategy="fixed-window")
 
 
 class RateLimitMiddleware:

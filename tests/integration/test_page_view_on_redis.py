@@ -63,7 +63,8 @@ def test_a_signed_in_page_view_is_one_command_to_redis(extra_app, browsers, redi
         assert "GET" in in_script and "INCR" in in_script, in_script
         counters = list(client.scan_iter(match=f"{prefix}rl:*"))
         assert counters, "no rate-limit counter under the app's prefix"
-        assert not list(client.scan_iter(match="LIMITS*")), "a counter outside REDIS_KEY_PREFIX"
+        touched = [c["command"] for c in commands if c["client_type"] == "lua"]
+        assert all(prefix in command for command in touched), f"a key outside REDIS_KEY_PREFIX: {touched}"
     finally:
         for key in client.scan_iter(match=f"{prefix}*"):
             client.delete(key)
@@ -127,6 +128,21 @@ def test_a_redis_dump_holds_no_usable_token(extra_app, browsers, redis_url):  # 
         assert '"token_cache":"sealed.v1.' in stored
         for marker in ("RefreshToken", "AccessToken", "IdToken", "secret"):
             assert marker not in stored, marker
+    finally:
+        for key in client.scan_iter(match=f"{prefix}*"):
+            client.delete(key)
+        client.close()
+
+
+def test_a_separate_rate_limit_storage_keeps_its_counters_under_the_prefix(extra_app, browsers, redis_url):  # noqa: F811
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    server = extra_app(rate_limit_storage_url=redis_url, redis_key_prefix=prefix)
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        outside = set(client.scan_iter(match="LIMITS*"))  # left by anything else on this Redis
+        assert browsers(server.base_url).get("/").status_code == 200
+        assert list(client.scan_iter(match=f"{prefix}rl*")), "no counter under REDIS_KEY_PREFIX"
+        assert set(client.scan_iter(match="LIMITS*")) <= outside, "a counter outside REDIS_KEY_PREFIX"
     finally:
         for key in client.scan_iter(match=f"{prefix}*"):
             client.delete(key)
