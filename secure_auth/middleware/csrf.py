@@ -32,7 +32,10 @@ class BodyTooLarge(Exception):
 def cross_site_reason(origin: str, sec_fetch_site: str, base_url: str, cors_origins: list[str]) -> str | None:
     """Why a request looks cross-site (Origin, else Sec-Fetch-Site), or None."""
     if origin == "null":
-        return "opaque_origin"
+        # Chromium sends an opaque Origin for this site's own forms on a page served with
+        # Referrer-Policy: no-referrer (the /auth/ pages). Sec-Fetch-Site, which no script can
+        # set, tells the site's own form from a sandboxed frame or a data: URL elsewhere.
+        return None if sec_fetch_site == "same-origin" else "opaque_origin"
     if origin:
         normalised = normalised_origin(origin)
         if normalised == base_url:

@@ -164,3 +164,26 @@ def test_a_user_without_the_role_does_not_reach_the_admin_page(demo, chromium):
     expect(page.get_by_role("heading", name="Forbidden")).to_be_visible()
     assert page.get_by_role("navigation", name="Main").get_by_role("link", name="Admin").count() == 0
     context.close()
+
+
+def test_signing_out_from_the_sign_out_page_works_in_a_real_browser(demo, chromium):
+    """/auth/ pages send no Referer, so Chromium posts their forms with `Origin: null`; the
+    CSRF guard must take that (with Sec-Fetch-Site: same-origin) for this site's own form."""
+    from playwright.sync_api import expect
+
+    context = chromium.new_context()
+    page = context.new_page()
+    page.goto(demo + "/")
+    page.get_by_role("main").get_by_role("link", name="Sign in").click()
+    page.get_by_label("Email or username").fill("ben@contoso.example")
+    page.get_by_label("Password").fill("demo-ben")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("banner")).to_contain_text("Ben Walters")
+
+    page.get_by_role("main").get_by_role("link", name="Sign out").click()  # GET /auth/logout
+    expect(page.get_by_role("heading", name="Sign out?")).to_be_visible()
+    page.get_by_role("main").get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="You have signed out")).to_be_visible()
+    page.goto(demo + "/me")
+    expect(page.locator("body")).to_contain_text("unauthenticated")
+    context.close()

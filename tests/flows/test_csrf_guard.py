@@ -78,3 +78,18 @@ def test_a_declared_body_over_the_limit_is_refused_before_it_is_read(public_app,
     assert ADELE.name in page.text  # the app's own page, showing who is signed in
     as_json = browser.post("/calculator", content=b"x" * (1_048_576 + 1), headers={"accept": "application/json"})
     assert as_json.status_code == 413 and as_json.json()["error"] == "body_too_large"
+
+
+def test_an_opaque_origin_passes_only_from_this_site(public_app, browsers):
+    browser = signed_in(browsers, public_app)
+    token = browser.csrf_token()
+    form = {"a": "1", "b": "2", "operator": "add", "csrf_token": token}
+    own = browser.post("/calculator", data=form, headers={"origin": "null", "sec-fetch-site": "same-origin"})
+    assert own.status_code == 200  # this site's own form, on a page that sends no Referer
+    for fetch_site in ("cross-site", "same-site", "none", None):
+        headers = {"origin": "null", **({"sec-fetch-site": fetch_site} if fetch_site else {})}
+        refused = browser.post("/calculator", data=form, headers=headers)
+        assert refused.status_code == 403, fetch_site  # a sandboxed frame, a data: URL, ...
+    tokenless = {"a": "1", "b": "2", "operator": "add"}
+    no_token = browser.post("/calculator", data=tokenless, headers={"origin": "null", "sec-fetch-site": "same-origin"})
+    assert no_token.status_code == 403  # the token still decides
