@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from . import authorize, graph, pages, token_endpoint
@@ -41,6 +41,10 @@ def create_app(ctx: Context) -> FastAPI:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         return response
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return RedirectResponse(pages.STATIC_PATH + "/favicon.svg", status_code=301)
 
     @app.get("/{tenant}/v2.0/.well-known/openid-configuration", response_model=None)
     async def discovery(tenant: str) -> JSONResponse:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from secure_auth.validators.redirects import safe_next_path
 from secure_auth.web.dependencies import MaybeSession
@@ -15,6 +15,12 @@ router = APIRouter()
 @router.get("/")
 async def home(request: Request) -> Response:
     return render(request, "index.html")
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+async def favicon() -> Response:
+    """For clients that ask without reading the page's icon link."""
+    return RedirectResponse("/static/favicon.svg", status_code=301)
 
 
 @router.get("/login")

@@ -97,6 +97,8 @@ def test_person_signs_in_computes_and_signs_out(demo, chromium, viewport):
     page = context.new_page()
     console_errors: list[str] = []
     page.on("console", lambda message: console_errors.append(message.text) if message.type == "error" else None)
+    missing: list[str] = []
+    page.on("response", lambda response: missing.append(response.url) if response.status == 404 else None)
 
     page.goto(demo + "/")
     expect(page.get_by_role("heading", name="Sign in with Microsoft Entra ID")).to_be_visible()
@@ -151,6 +153,8 @@ def test_person_signs_in_computes_and_signs_out(demo, chromium, viewport):
     expect(page.get_by_label("Email or username")).to_be_visible()  # sent to sign in again
 
     assert not [e for e in console_errors if "Content Security Policy" in e], console_errors
+    # Nothing the pages load is missing (a favicon included), at the app or at the stand-in.
+    assert [url for url in missing if not url.endswith("/no-such-page")] == [], missing
     context.close()
 
 

@@ -275,3 +275,21 @@ def test_access_log_never_carries_the_code_or_state(extra_app, browsers, caplog)
     access = [r.getMessage() for r in caplog.records if r.name == "uvicorn.access" and "/auth/" in r.getMessage()]
     assert any("/auth/callback?[redacted]" in line for line in access), access
     assert not any(callback.params["code"] in line or callback.params["state"] in line for line in access), access
+
+
+def test_a_favicon_at_the_app_and_at_the_stand_in(public_app, entra, browsers):
+    """Browsers ask for one on every page; a 404 there is a console error each time."""
+    import ssl
+
+    import httpx
+
+    trust = ssl.create_default_context(cafile=str(entra.ca_bundle_path))
+    for base in (public_app.base_url, entra.authority_host):
+        client = httpx.Client(verify=trust, follow_redirects=True, timeout=10)
+        response = client.get(base + "/favicon.ico")
+        assert response.status_code == 200, base
+        assert response.headers["content-type"].startswith("image/svg+xml")
+        assert response.content.startswith(b"<svg")
+        client.close()
+    page = browsers(public_app.base_url).get("/")
+    assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in page.text
