@@ -8,10 +8,13 @@ python run.py --workers 4     several worker processes (configure shared stores 
 from __future__ import annotations
 
 import argparse
+import errno
+import logging
 import os
 import socket
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import uvicorn
 
@@ -29,10 +32,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def listen_or_explain(host: str, port: int) -> socket.socket | None:
+    """The listening socket, or None after one line saying the port is taken and how to choose
+    another (uvicorn's own message is a bare `[Errno 98]`)."""
+    try:
+        return tcp_listener(host, port)
+    except OSError as exc:
+        reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
+        message = f"error: port {port} on {host} {reason}: stop what uses it, or choose another with --port"
+        print(message, file=sys.stderr)
+        return None
+
+
+def serve(app: object, sock: socket.socket, log_level: str = "info") -> None:
+    # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1,
+    # and any local client could pick its own address; FORWARDED_ALLOW_IPS decides that.
+    config = uvicorn.Config(app, log_level=log_level, proxy_headers=False)  # type: ignore[arg-type]
+    uvicorn.Server(config).run(sockets=[sock])
+
+
 def run_demo(args: argparse.Namespace) -> int:
     from app import create_app
     from local_entra import DEMO_CLIENT_ID, LocalEntra, demo_config
 
+    sock = listen_or_explain("127.0.0.1", args.port)
+    if sock is None:
+        return 2
     base_url = f"http://localhost:{args.port}"
     config = demo_config(
         redirect_uri=f"{base_url}/auth/callback",
@@ -63,9 +88,7 @@ def run_demo(args: argparse.Namespace) -> int:
             rate_limit_auth="60/minute",
         )
         print(_demo_banner(base_url, entra, config.users), flush=True)
-        # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1,
-        # and any local client could pick its own address; FORWARDED_ALLOW_IPS decides that.
-        uvicorn.run(create_app(settings), host="127.0.0.1", port=args.port, log_level="info", proxy_headers=False)
+        serve(create_app(settings), sock)
     finally:
         entra.stop()
     return 0
@@ -97,12 +120,12 @@ def tcp_listener(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve_workers(host: str, port: int, workers: int) -> None:
+def serve_workers(sock: socket.socket, workers: int) -> None:
     """Several worker processes on one socket, each building its app from the environment."""
     from uvicorn.supervisors import Multiprocess
 
-    config = uvicorn.Config("app:app", host=host, port=port, workers=workers, proxy_headers=False)
-    Multiprocess(config, sockets=[tcp_listener(host, port)]).run()
+    config = uvicorn.Config("app:app", workers=workers, proxy_headers=False)
+    Multiprocess(config, sockets=[sock]).run()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,15 +137,30 @@ def main(argv: list[str] | None = None) -> int:
         return run_demo(args)
     try:
         settings = load_settings()
+        if "public_base_url" not in settings.model_fields_set:
+            # Not configured: the address this process serves, not another app's port 8000.
+            os.environ["PUBLIC_BASE_URL"] = f"http://localhost:{args.port}"
+            settings = load_settings()
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
+    public_port = urlsplit(settings.base_url).port or (443 if settings.uses_https else 80)
+    if public_port != args.port and not settings.forwarded_allow_list:
+        logging.getLogger("secure_auth").warning(
+            "PUBLIC_BASE_URL is %s (port %d) but this app listens on port %d, with no proxy in front "
+            "(FORWARDED_ALLOW_IPS is empty): sign-in would send people to port %d. Set PUBLIC_BASE_URL "
+            "to the address people use",
+            settings.base_url, public_port, args.port, public_port,
+        )  # fmt: skip
+    sock = listen_or_explain(args.host, args.port)
+    if sock is None:
+        return 2
     if args.workers > 1:
-        serve_workers(args.host, args.port, args.workers)
+        serve_workers(sock, args.workers)
         return 0
     from app import create_app
 
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, proxy_headers=False)
+    serve(create_app(settings), sock)
     return 0
 
 
