@@ -28,7 +28,7 @@ class CalculationError(ValueError):
 def parse_number(raw: object, label: str) -> Decimal:
     text = raw.strip() if isinstance(raw, str) else ""
     if not text:
-        raise CalculationError(f"Enter a number for {label}.")
+        raise CalculationError(f"Enter a number for {label[:1].lower() + label[1:]}.")
     if len(text) > MAX_INPUT_LENGTH:
         raise CalculationError(f"{label} is too long: use at most {MAX_INPUT_LENGTH} characters.")
     try:

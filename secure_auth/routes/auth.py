@@ -36,6 +36,7 @@ _BINDING = re.compile(r"^[A-Za-z0-9_-]{43}$")
 MAX_CALLBACK_PARAM_LENGTH = 8192
 ALLOWED_PROMPTS = frozenset({"login", "select_account", "consent", "none"})
 MAX_CLAIMS_LENGTH = 4096
+RETRY_URL = "/auth/login"
 
 _NOT_THIS_BROWSER = (
     "This sign-in cannot be finished here: it has expired, was already used, or was started in "
@@ -150,6 +151,7 @@ async def callback(request: Request, services: ServicesDep, session: MaybeSessio
             reason="idp_error",
             aadsts=code,
             idp_message=first_line(description),
+            retry_url=RETRY_URL,
         )
     if not params.get("code"):
         return _failed(request, 400, "missing_code", "The sign-in response carried no authorization code.")
@@ -173,6 +175,7 @@ async def callback(request: Request, services: ServicesDep, session: MaybeSessio
             reason=exc.reason,
             aadsts=code,
             idp_message=exc.description if exc.reason == "idp_error" else None,
+            retry_url=RETRY_URL,
         )
 
     if session is not None:
@@ -224,12 +227,12 @@ async def signed_out(request: Request, session: MaybeSession) -> Response:
 
 def _failed(request: Request, status_code: int, reason: str, message: str) -> Response:
     security_event("login_failed", request_id(request), reason=reason)
-    return error_response(request, status_code, "Sign-in did not complete", message, reason=reason)
+    return error_response(request, status_code, "Sign-in did not complete", message, reason=reason, retry_url=RETRY_URL)
 
 
 def _idp_message(code: int | None) -> str:
-    help_ = explain(code)
-    return help_.title + "." if help_ else "The identity provider reported an error."
+    # With an explanation the page gives its title and fix below: not the same words twice.
+    return "The identity provider stopped the sign-in." if explain(code) else "The identity provider reported an error."
 
 
 def _sign_in_error_message(exc: SignInError, code: int | None) -> str:

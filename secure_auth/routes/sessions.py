@@ -30,8 +30,20 @@ def _when(timestamp: float) -> str:
     return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _confirmation(ended: str | None) -> str | None:
+    """What the last action did, said back (the count comes from the redirect, never free text)."""
+    if ended is None or not ended.isdigit():
+        return None
+    count = int(ended)
+    if count == 0:
+        return "There was no other session to end."
+    return f"Signed out {count} other session{'s' if count != 1 else ''}."
+
+
 @router.get("")
-async def list_sessions(request: Request, services: ServicesDep, current: CurrentUser) -> Response:
+async def list_sessions(
+    request: Request, services: ServicesDep, current: CurrentUser, ended: str | None = None, one: str | None = None
+) -> Response:
     sessions = await services.sessions.sessions_in("user", current.user_key)
     rows = [
         {
@@ -44,7 +56,8 @@ async def list_sessions(request: Request, services: ServicesDep, current: Curren
         }
         for s in sorted(sessions, key=lambda s: s.created_at, reverse=True)
     ]
-    return render(request, "sessions.html", {"rows": rows})
+    confirmation = "Ended that session." if one == "1" else _confirmation(ended)
+    return render(request, "sessions.html", {"rows": rows, "confirmation": confirmation})
 
 
 @router.post("/end")
@@ -59,7 +72,7 @@ async def end_session(
                 response = RedirectResponse("/auth/signed-out", status_code=303)
                 clear_session_cookie(response, services.settings)
                 return response
-            return RedirectResponse("/sessions", status_code=303)
+            return RedirectResponse("/sessions?one=1", status_code=303)
     return error_response(request, 404, "Not found", "That session has already ended.", reason="unknown_session")
 
 
@@ -71,4 +84,4 @@ async def end_other_sessions(request: Request, services: ServicesDep, current: C
             await services.sessions.end(session)
             ended += 1
     security_event("other_sessions_ended", request_id(request), oid=current.user.get("oid"), count=ended)
-    return RedirectResponse("/sessions", status_code=303)
+    return RedirectResponse(f"/sessions?ended={ended}", status_code=303)

@@ -90,7 +90,11 @@ def create_secure_app(
         try:
             await run_in_threadpool(services.identity.warm_up)
         except IdentityProviderUnavailable as exc:
-            logger.warning("identity provider metadata not fetched at start-up (%s); will retry on first sign-in", exc)
+            logger.warning(
+                "identity provider metadata not fetched at start-up from %s (%s); will retry on first sign-in",
+                settings.discovery_url,
+                exc,
+            )
         services.outbound.open()
         try:
             yield

@@ -69,6 +69,7 @@ def error_response(
     aadsts: int | None = None,
     idp_message: str | None = None,
     headers: Mapping[str, str] | None = None,
+    retry_url: str | None = None,
 ) -> Response:
     """A clear error with the request id; never an exception text or stack trace."""
     rid = request_id(request)
@@ -88,6 +89,7 @@ def error_response(
             "aadsts": aadsts,
             "help": explain(aadsts),
             "idp_message": idp_message,
+            "retry_url": retry_url,
         },
         status_code=status_code,
     )

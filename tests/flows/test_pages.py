@@ -293,3 +293,25 @@ def test_a_favicon_at_the_app_and_at_the_stand_in(public_app, entra, browsers):
         client.close()
     page = browsers(public_app.base_url).get("/")
     assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in page.text
+
+
+def test_messages_read_as_sentences(public_app, browsers):
+    browser = browsers(public_app.base_url)
+    signed_out_page = browser.get("/")
+    assert "Signed in with Microsoft Entra ID" not in signed_out_page.text  # nobody is
+    assert browser.sign_in(ADELE.username, ADELE.password).status_code == 303
+    assert "Signed in with Microsoft Entra ID" in browser.get("/").text
+    token = browser.csrf_token()
+    page = browser.post("/calculator", data={"a": "", "b": "2", "operator": "add", "csrf_token": token})
+    assert "Enter a number for the first number." in page.text
+
+
+def test_an_unreachable_idp_is_named_at_start_up_and_the_503_page_points_to_debug_info(extra_app, browsers, caplog):
+    import logging
+
+    caplog.set_level(logging.WARNING, logger="secure_auth")
+    server = extra_app(entra_authority_host="https://127.0.0.1:9", entra_http_timeout=1)
+    assert any("https://127.0.0.1:9/" in record.getMessage() for record in caplog.records), caplog.text
+    page = browsers(server.base_url).get("/auth/login")
+    assert page.status_code == 503
+    assert 'href="/debug-info"' in page.text

@@ -71,7 +71,9 @@ def test_sessions_page_lists_and_ends_the_users_own_sessions(extra_app, browsers
     # End the phone's session from the laptop.
     phone_handle = own_handle(phone)
     token = laptop.csrf_token("/sessions")
-    assert laptop.post("/sessions/end", data={"handle": phone_handle, "csrf_token": token}).status_code == 303
+    ended = laptop.post("/sessions/end", data={"handle": phone_handle, "csrf_token": token})
+    assert ended.status_code == 303
+    assert "Ended that session." in laptop.get(ended.headers["location"]).text  # said, not silent
     assert phone.get("/me").status_code == 401
     assert laptop.get("/me").status_code == 200 and tablet.get("/me").status_code == 200
 
@@ -81,7 +83,9 @@ def test_sessions_page_lists_and_ends_the_users_own_sessions(extra_app, browsers
     assert someone_else.get("/me").status_code == 200
 
     # Sign out everywhere else.
-    assert laptop.post("/sessions/end-others", data={"csrf_token": token}).status_code == 303
+    others = laptop.post("/sessions/end-others", data={"csrf_token": token})
+    assert others.status_code == 303
+    assert "Signed out 1 other session." in laptop.get(others.headers["location"]).text
     assert tablet.get("/me").status_code == 401
     assert laptop.get("/me").status_code == 200
     assert len(session_handles(laptop)) == 1

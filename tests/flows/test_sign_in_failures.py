@@ -149,6 +149,8 @@ def test_user_cancelling_at_the_idp_gets_an_explained_error(public_app, browsers
     result = browser.finish(callback)
     assert_refused(browser, result, reason="idp_error")
     assert "AADSTS65004" in result.text and "Consent was declined" in result.text
+    assert result.text.count("Consent was declined") == 1, "the same words, said more than once"
+    assert '<a class="button" href="/auth/login">Try again</a>' in result.text
 
 
 def test_error_text_on_an_unexpected_callback_is_not_shown(public_app, browsers):
