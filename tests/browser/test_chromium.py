@@ -129,11 +129,17 @@ def test_person_signs_in_computes_and_signs_out(demo, chromium, viewport):
     shot("calculator")
 
     # The Graph profile, fetched by the server with Adele's token, and the Admin-only page.
+    if page.locator("#menu-button").is_visible():  # a phone: the navigation is behind Menu
+        page.locator("#menu-button").click()
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Profile").click()
     expect(page.get_by_test_id("profile")).to_contain_text("adele@contoso.example")
     shot("profile")
+    if page.locator("#menu-button").is_visible():
+        page.locator("#menu-button").click()
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Admin").click()
     expect(page.get_by_role("heading", name="Administration")).to_be_visible()
+    if page.locator("#menu-button").is_visible():
+        page.locator("#menu-button").click()
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Sessions").click()
     expect(page.get_by_test_id("sessions")).to_contain_text("this browser")
     shot("sessions")
