@@ -37,6 +37,7 @@ MAX_CALLBACK_PARAM_LENGTH = 8192
 ALLOWED_PROMPTS = frozenset({"login", "select_account", "consent", "none"})
 MAX_CLAIMS_LENGTH = 4096
 RETRY_URL = "/auth/login"
+TENANT_REFUSALS = frozenset({"other_tenant", "tenant_not_allowed"})
 
 _NOT_THIS_BROWSER = (
     "This sign-in cannot be finished here: it has expired, was already used, or was started in "
@@ -240,6 +241,8 @@ def _sign_in_error_message(exc: SignInError, code: int | None) -> str:
         return _idp_message(code)
     if exc.reason == "idp_unavailable":
         return "The identity provider could not be reached. Try again in a moment."
+    if exc.reason == "token_validation_failed" and exc.description in TENANT_REFUSALS:
+        return "Your account belongs to an organisation (tenant) this app does not accept, so you were not signed in."
     if exc.reason == "token_validation_failed":
         return "The identity provider's answer failed this app's security checks, so you were not signed in."
     return "The sign-in could not be completed. Start again from the sign-in button."

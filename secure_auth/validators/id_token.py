@@ -20,6 +20,7 @@ ALLOWED_ALGORITHMS = ("RS256",)
 DEFAULT_LEEWAY_SECONDS = 120
 TENANT_TEMPLATE = "{tenantid}"
 _TENANT_ID = re.compile(r"^[0-9a-fA-F-]{1,64}$")
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 class TokenValidationError(Exception):
@@ -58,6 +59,9 @@ class IssuerPolicy:
         else:
             expected = self.issuer
         if iss != expected:
+            if isinstance(tid, str) and _TENANT_ID.match(tid) and _GUID.sub(tid, expected, count=1) == iss:
+                # The same issuer but another tenant's: a real account of another organisation.
+                raise TokenValidationError("other_tenant", f"tenant {tid!r} is not this app's")
             raise TokenValidationError("issuer_mismatch", f"iss {iss!r} is not {expected!r}")
         if self.allowed_tenants and (not isinstance(tid, str) or tid.lower() not in self.allowed_tenants):
             raise TokenValidationError("tenant_not_allowed", f"tenant {tid!r} is not in ENTRA_ALLOWED_TENANTS")

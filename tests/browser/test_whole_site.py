@@ -1,4 +1,5 @@
-"""The whole site used as a person would, for each demo role at a phone and a desktop width:
+"""The whole site used as a person would, for each demo role (an Admin, a user without a role)
+at a phone and a desktop width:
 every navigation link and page link followed, every form submitted (the calculator with good
 and bad input, the sessions page, the sign-out confirmation page, the header's sign-out), a
 cancel at the IdP. On every page: no 5xx, no CSRF refusal, no console error, no CSP
@@ -165,6 +166,16 @@ def test_a_person_uses_the_whole_site(demo, chromium, role, viewport):  # noqa: 
     expect(page.get_by_role("heading", name="You have signed out")).to_be_visible()
     visit.check("signed-out-from-header", signed_in_as=None)
 
+    # And the sessions page's own "Sign out here".
+    page.get_by_role("main").get_by_role("link", name="Sign in again").click()
+    page.get_by_label("Email or username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    follow_nav(visit, "Sessions", signed_in_as=name)
+    page.get_by_role("button", name="Sign out here").click()
+    expect(page.get_by_role("heading", name="You have signed out")).to_be_visible()
+    visit.check("signed-out-from-sessions", signed_in_as=None)
+
     failures = [
         (url, status) for url, status in visit.statuses
         if status >= 500 or (status >= 400 and EXPECTED_ERRORS.get("/" + url.split("/", 3)[-1].split("?")[0]) != status)
@@ -173,4 +184,20 @@ def test_a_person_uses_the_whole_site(demo, chromium, role, viewport):  # noqa: 
     unexpected = [e for e in visit.console_errors if not any(f"status of {s}" in e for s in EXPECTED_ERRORS.values())]
     assert unexpected == [], unexpected
     (ARTIFACTS / f"site-{role}-{viewport}-pages.txt").write_text("\n".join(visit.pages) + "\n")
+    context.close()
+
+
+def test_a_guest_from_another_tenant_is_told_why_the_app_refuses_them(demo, chromium):  # noqa: F811
+    """The demo is a single-tenant app: the Fabrikam guest the banner lists is refused, plainly."""
+    from playwright.sync_api import expect
+
+    context = chromium.new_context()
+    page = context.new_page()
+    page.goto(demo + "/auth/login")
+    page.get_by_label("Email or username").fill("guest@fabrikam.example")
+    page.get_by_label("Password").fill("demo-guest")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("heading", name="Sign-in did not complete")).to_be_visible()
+    expect(page.get_by_role("main")).to_contain_text("organisation (tenant) this app does not accept")
+    expect(page.get_by_role("banner")).to_contain_text("Sign in")
     context.close()

@@ -508,3 +508,21 @@ def test_safe_next_path_refuses(value):
 def test_safe_next_path_length_limit_is_2048():
     assert safe_next_path("/" + "a" * 2047) == "/" + "a" * 2047
     assert safe_next_path("/" + "a" * 2048) == "/"
+
+
+def test_a_token_of_another_tenant_is_refused_and_named_so():
+    """Same issuer, another organisation's tenant: still refused, with a reason that says so."""
+    mine, theirs = "7d1c4c3e-0f6a-4a4b-9c55-3b1f2f0d5a10", "2c9b0f31-1111-4c7a-9e3d-aaaaaaaaaaaa"
+    policy = IssuerPolicy(f"https://login.example/{mine}/v2.0")
+    try:
+        policy.check({"iss": f"https://login.example/{theirs}/v2.0", "tid": theirs})
+    except TokenValidationError as exc:
+        assert exc.reason == "other_tenant"
+    else:
+        raise AssertionError("another tenant's token was accepted")
+    try:
+        policy.check({"iss": "https://evil.example/v2.0", "tid": mine})
+    except TokenValidationError as exc:
+        assert exc.reason == "issuer_mismatch"
+    else:
+        raise AssertionError("a foreign issuer was accepted")
