@@ -65,6 +65,12 @@ class Visit:
             assert "Sign in" in banner and "Sign out" not in banner, f"{label}: the banner is signed in"
 
 
+def sign_in_at_the_idp(page: Any, username: str, password: str) -> None:
+    page.get_by_label("Email or username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+
+
 def open_nav(visit: Visit) -> None:
     """On a phone the navigation sits behind the Menu button."""
     button = visit.page.locator("#menu-button")
@@ -102,9 +108,7 @@ def test_a_person_uses_the_whole_site(demo, chromium, role, viewport):  # noqa: 
     expect(page.get_by_role("heading", name="Sign-in did not complete")).to_be_visible()
     visit.check("sign-in-cancelled", signed_in_as=None)
     page.get_by_role("link", name="Try again").click()
-    page.get_by_label("Email or username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in", exact=True).click()
+    sign_in_at_the_idp(page, username, password)
     expect(page.get_by_role("banner")).to_contain_text(name)
     visit.check("home-signed-in", signed_in_as=name)
 
@@ -140,9 +144,7 @@ def test_a_person_uses_the_whole_site(demo, chromium, role, viewport):  # noqa: 
     other = chromium.new_context()
     other_page = other.new_page()
     other_page.goto(demo + "/auth/login")
-    other_page.get_by_label("Email or username").fill(username)
-    other_page.get_by_label("Password").fill(password)
-    other_page.get_by_role("button", name="Sign in", exact=True).click()
+    sign_in_at_the_idp(other_page, username, password)
     follow_nav(visit, "Sessions", signed_in_as=name)
     page.get_by_role("button", name="Sign out everywhere else").click()
     expect(page.get_by_role("status")).to_contain_text("Signed out 1 other session")
@@ -158,9 +160,7 @@ def test_a_person_uses_the_whole_site(demo, chromium, role, viewport):  # noqa: 
 
     # And the header's sign-out, after signing in again.
     page.get_by_role("main").get_by_role("link", name="Sign in again").click()
-    page.get_by_label("Email or username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in", exact=True).click()
+    sign_in_at_the_idp(page, username, password)
     expect(page.get_by_role("banner")).to_contain_text(name)
     page.get_by_role("banner").get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="You have signed out")).to_be_visible()
@@ -168,9 +168,7 @@ def test_a_person_uses_the_whole_site(demo, chromium, role, viewport):  # noqa: 
 
     # And the sessions page's own "Sign out here".
     page.get_by_role("main").get_by_role("link", name="Sign in again").click()
-    page.get_by_label("Email or username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in", exact=True).click()
+    sign_in_at_the_idp(page, username, password)
     follow_nav(visit, "Sessions", signed_in_as=name)
     page.get_by_role("button", name="Sign out here").click()
     expect(page.get_by_role("heading", name="You have signed out")).to_be_visible()
@@ -194,9 +192,7 @@ def test_a_guest_from_another_tenant_is_told_why_the_app_refuses_them(demo, chro
     context = chromium.new_context()
     page = context.new_page()
     page.goto(demo + "/auth/login")
-    page.get_by_label("Email or username").fill("guest@fabrikam.example")
-    page.get_by_label("Password").fill("demo-guest")
-    page.get_by_role("button", name="Sign in", exact=True).click()
+    sign_in_at_the_idp(page, "guest@fabrikam.example", "demo-guest")
     expect(page.get_by_role("heading", name="Sign-in did not complete")).to_be_visible()
     expect(page.get_by_role("main")).to_contain_text("organisation (tenant) this app does not accept")
     expect(page.get_by_role("banner")).to_contain_text("Sign in")
