@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,10 +35,6 @@ from tests.support.servers import free_port  # noqa: E402
 
 CLIENT_ID = "b3a7c0de-0000-4000-8000-00000000bench"
 BEN = next(u for u in DEMO_USERS if u.username.startswith("ben"))
-
-
-def start_uvicorn(target: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return start_server(target, port, env)
 
 
 async def load(url: str, cookies: dict[str, str], total: int, concurrency: int) -> float:
@@ -91,7 +86,7 @@ def main() -> int:
         RATE_LIMIT_DEFAULT="100000000/minute",
         RATE_LIMIT_AUTH="100000000/minute",
     )
-    processes = [start_uvicorn("app:app", app_port, env), start_uvicorn("bench.bare_app:app", bare_port, env)]
+    processes = [start_server("app:app", app_port, env), start_server("bench.bare_app:app", bare_port, env)]
     try:
         # --- sign-in timing ---
         Browser(base_url).sign_in(BEN.username, BEN.password)  # warm: discovery and keys fetched once

@@ -39,10 +39,6 @@ def session_cookie(scope: Scope, name: str) -> str | None:
     return value
 
 
-def new_request_id() -> str:
-    return secrets.token_hex(8)
-
-
 def new_csp_nonce() -> str:
     return secrets.token_urlsafe(16)
 

@@ -86,7 +86,7 @@ class SessionManager:
         return session
 
     async def _read(self, session_id: str, prefetched: Prefetched | None = None) -> Session | None:
-        if prefetched is not None and prefetched[0] == session_id:
+        if prefetched is not None:
             record = prefetched[1]
         else:
             record = await self.store.get(session_id)
@@ -131,8 +131,9 @@ class SessionManager:
     ) -> Session | None:
         """The live session for this cookie, or None (unsigned, unknown, ended or expired).
         `on_expired` is called when an existing session has just timed out. `prefetched`:
-        (session id, record) already read in the same round trip as the rate limits."""
-        session_id = self.session_id_from_cookie(cookie_value)
+        (session id, record), the id already taken from this cookie and the record read with
+        the rate limits in one round trip: neither is done again here."""
+        session_id = prefetched[0] if prefetched is not None else self.session_id_from_cookie(cookie_value)
         if session_id is None:
             return None
         session = await self._read(session_id, prefetched)

@@ -32,10 +32,6 @@ class RequestContext:
     resolved: bool = False
     token_in_form: bool = False  # the CSRF token came in a form body (the guard read it)
 
-    @property
-    def csrf_token(self) -> str:
-        return self.session.csrf_token if self.session is not None else ""
-
 
 def context_of(scope: Scope) -> RequestContext | None:
     """The request's context, or None outside the middleware (a request it never saw)."""

@@ -4,8 +4,6 @@ never lose a sign-out. Each test runs a redis-server of its own, never the share
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 import uuid
 
@@ -13,34 +11,14 @@ import pytest
 import redis
 
 from tests.conftest import ADELE, BEN
-from tests.integration.test_redis_store import PrivateRedis, redis_available
+from tests.integration.test_redis_store import PrivateRedis
 
 pytestmark = pytest.mark.integration
 
 
-class SmallRedis(PrivateRedis):
-    """A private redis-server with a small maxmemory and no eviction."""
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail("redis-server is required")
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--maxmemory", "4mb", "--maxmemory-policy", "noeviction"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while not redis_available(self.url):
-            if time.monotonic() > deadline:
-                raise RuntimeError("private redis-server did not start")
-            time.sleep(0.05)
-
-
 @pytest.fixture
 def small_redis():
-    server = SmallRedis()
+    server = PrivateRedis("--maxmemory", "4mb", "--maxmemory-policy", "noeviction")
     server.start()
     yield server
     server.stop()

@@ -141,8 +141,9 @@ def test_the_session_lock_works_across_processes(redis_url, prefix):
 
 
 class PrivateRedis:
-    def __init__(self) -> None:
+    def __init__(self, *extra_args: str) -> None:
         self.port = free_port()
+        self.extra_args = list(extra_args)  # more redis-server options, such as a small maxmemory
         self.process: subprocess.Popen | None = None
 
     @property
@@ -155,8 +156,9 @@ class PrivateRedis:
             if os.environ.get("CI") == "true":
                 pytest.fail("redis-server is required in CI")
             pytest.skip("redis-server is not installed")
+        options = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            [binary, *options, *self.extra_args],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
