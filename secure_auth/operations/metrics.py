@@ -35,7 +35,6 @@ _KNOWN_REASONS = frozenset(
         "state_mismatch",
         "nonce_mismatch",
         "token_validation_failed",
-        "state_store_full",
     }
 )
 

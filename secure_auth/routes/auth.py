@@ -1,17 +1,15 @@
 """Sign-in and sign-out: /auth/login, /auth/callback, /auth/logout, /auth/signed-out.
 
-A pending sign-in lives on the server in the StateStore, keyed by `state`, and is bound
-to the browser that started it by a random value in a short-lived HttpOnly cookie that
-only paths under /auth/ receive (its SHA-256 is kept with the flow). The callback needs
-no session, so a lost or rotated session, another worker or a restart with a shared
-store does not break sign-in; a code and state replayed in another browser fail, so the
-StateStore never reopens login CSRF.
+A pending sign-in travels sealed in the flow cookie, with a copy in the bounded StateStore
+as backup (identity/pending.py), both tied to this browser by a random binding. The
+callback needs no session, so a lost or rotated session, another worker or a restart with
+a shared store does not break sign-in; a code and state replayed in another browser fail,
+so neither copy reopens login CSRF; and abandoned sign-ins cost the server no room another
+person needs.
 """
 
 from __future__ import annotations
 
-import re
-import time
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -19,20 +17,20 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from secure_auth.config.origins import host_and_port
-from secure_auth.crypto.primitives import random_token, sha256_hex
 from secure_auth.identity.aadsts import aadsts_code, explain
 from secure_auth.identity.errors import SignInError, first_line
+from secure_auth.identity.pending import PendingSignIn
 from secure_auth.operations.events import security_event
 from secure_auth.outbound.graph import has_groups_overage
-from secure_auth.stores.base import StateStoreFull
+from secure_auth.sessions.model import Session
 from secure_auth.validators.redirects import safe_next_path
-from secure_auth.web.cookies import clear_session_cookie, set_flow_cookie, set_session_cookie
+from secure_auth.web.cookies import clear_flow_cookie, clear_session_cookie, set_flow_cookie, set_session_cookie
 from secure_auth.web.dependencies import MaybeSession, ServicesDep
 from secure_auth.web.rendering import error_response, render, request_id
+from secure_auth.web.services import Services
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
-_BINDING = re.compile(r"^[A-Za-z0-9_-]{43}$")
 MAX_CALLBACK_PARAM_LENGTH = 8192
 ALLOWED_PROMPTS = frozenset({"login", "select_account", "consent", "none"})
 MAX_CLAIMS_LENGTH = 4096
@@ -88,32 +86,11 @@ async def login(
             reason=exc.reason,
         )
 
-    existing = request.cookies.get(settings.flow_cookie_name, "")
-    binding = existing if _BINDING.match(existing) else random_token(32)
-    try:
-        await services.state_store.put(
-            flow_key(flow["state"], binding), {"flow": flow, "next": next_path, "started_at": time.time()}
-        )
-    except StateStoreFull:
-        security_event("login_failed", request_id(request), reason="state_store_full")
-        return error_response(
-            request,
-            503,
-            "Too many sign-ins in progress",
-            "Signing in is busy right now. Try again in a minute.",
-            reason="state_store_full",
-            headers={"retry-after": "60"},
-        )
+    cookie = await services.pending.begin(request.cookies.get(settings.flow_cookie_name), flow, next_path)
     security_event("login_started", request_id(request))
     response = RedirectResponse(flow["auth_uri"], status_code=303)
-    set_flow_cookie(response, settings, binding)
+    set_flow_cookie(response, settings, cookie)
     return response
-
-
-def flow_key(state: str, binding: str) -> str:
-    """Pending flows are stored under state *and* the browser's binding: a callback from
-    another browser finds nothing, so it can neither finish nor cancel the flow."""
-    return f"{state}.{sha256_hex(binding)}"
 
 
 def same_origin(request: Request, base_url: str) -> bool:
@@ -124,7 +101,6 @@ def same_origin(request: Request, base_url: str) -> bool:
 @router.get("/callback")
 async def callback(request: Request, services: ServicesDep, session: MaybeSession) -> Response:
     settings = services.settings
-    rid = request_id(request)
     params = {k: v for k, v in request.query_params.items()}
     if any(len(v) > MAX_CALLBACK_PARAM_LENGTH for v in params.values()):
         return _failed(request, 400, "bad_callback", "The sign-in response was malformed.")
@@ -132,13 +108,31 @@ async def callback(request: Request, services: ServicesDep, session: MaybeSessio
     if not state:
         return _failed(request, 400, "missing_state", "The sign-in response did not say which sign-in it belongs to.")
 
-    binding = request.cookies.get(settings.flow_cookie_name, "")
-    if not _BINDING.match(binding):
+    bundle = services.pending.read(request.cookies.get(settings.flow_cookie_name))
+    if bundle is None:
         return _failed(request, 400, "browser_mismatch", _NOT_THIS_BROWSER)
     # Single use: taken even when what follows fails.
-    pending = await services.state_store.take(flow_key(state, binding))
+    pending, cookie = await services.pending.finish(bundle, state)
     if pending is None:
         return _failed(request, 400, "unknown_state", _NOT_THIS_BROWSER)
+    response = await _complete(request, services, session, pending, params)
+    if cookie is None:
+        clear_flow_cookie(response, settings)
+    else:
+        set_flow_cookie(response, settings, cookie)
+    return response
+
+
+async def _complete(
+    request: Request,
+    services: Services,
+    session: Session | None,
+    pending: PendingSignIn,
+    params: dict[str, str],
+) -> Response:
+    """Redeem the code for this browser's pending sign-in and start the session."""
+    settings = services.settings
+    rid = request_id(request)
 
     if "error" in params:
         description = params.get("error_description")
@@ -158,7 +152,7 @@ async def callback(request: Request, services: ServicesDep, session: MaybeSessio
         return _failed(request, 400, "missing_code", "The sign-in response carried no authorization code.")
 
     try:
-        result = await run_in_threadpool(services.identity.complete_sign_in, pending["flow"], params)
+        result = await run_in_threadpool(services.identity.complete_sign_in, pending.flow, params)
     except SignInError as exc:
         code = aadsts_code(exc.description, exc.error_codes)
         security_event(
@@ -190,7 +184,7 @@ async def callback(request: Request, services: ServicesDep, session: MaybeSessio
     if has_groups_overage(result.claims):
         await services.graph.load_overage_groups(new_session, rid)
     security_event("login_succeeded", rid, oid=result.claims.get("oid"), tid=result.claims.get("tid"))
-    response = RedirectResponse(safe_next_path(pending.get("next")), status_code=303)
+    response = RedirectResponse(safe_next_path(pending.next_path), status_code=303)
     set_session_cookie(response, settings, services.sessions.cookie_value(new_session))
     return response
 

@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 Clock = Callable[[], float]
 FLOW_LIFETIME_SECONDS = 600
+# Backups of pending sign-ins each store keeps (about 1 KB each); the oldest go first.
+MAX_FLOW_BACKUPS = 10_000
 
 
 PRESSURE_SHARE = 0.8  # a bounded store this full reports pressure
@@ -21,15 +23,12 @@ def pressure_of(what: str, size: int, bound: int) -> str | None:
     return f"{what}: {size} of {bound}" if size >= PRESSURE_SHARE * bound else None
 
 
-class StateStoreFull(Exception):
-    """No room for another pending sign-in; the ones in progress are kept."""
-
-
 class StateStore(Protocol):
-    """Pending sign-ins by key: single use, short lived."""
+    """Backups of pending sign-ins by key: single use, short lived, bounded."""
 
     async def put(self, key: str, flow: dict[str, Any]) -> None:
-        """Keep `flow` under `key`; raise StateStoreFull rather than drop others' flows."""
+        """Keep `flow` under `key`; when full, evict the oldest entries. Never refuses: the
+        browser carries its own flow, and a flood must not block the next sign-in."""
         ...
 
     async def take(self, key: str) -> dict[str, Any] | None:

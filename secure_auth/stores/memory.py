@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from secure_auth.stores.base import FLOW_LIFETIME_SECONDS, Clock, StateStoreFull, pressure_of
+from secure_auth.stores.base import FLOW_LIFETIME_SECONDS, MAX_FLOW_BACKUPS, Clock, pressure_of
 
 logger = logging.getLogger("secure_auth.stores")
 
@@ -32,12 +32,12 @@ def _purge_front(entries: OrderedDict[str, Any], now: float) -> list[str]:
 
 class MemoryStateStore:
     """Entries share one lifetime, so insertion order is expiry order: purging pops
-    expired entries off the front and never scans the rest. When full, a new sign-in
-    is refused: evicting the oldest would let a flood of /auth/login requests cancel
-    every sign-in in progress."""
+    expired entries off the front and never scans the rest. When full, the oldest entry
+    goes: this store is the backup of flows the browser carries itself (identity/pending.py),
+    so a flood of /auth/login requests evicts only backups and never refuses a sign-in."""
 
     def __init__(
-        self, *, ttl: float = FLOW_LIFETIME_SECONDS, max_entries: int = 10_000, clock: Clock = time.monotonic
+        self, *, ttl: float = FLOW_LIFETIME_SECONDS, max_entries: int = MAX_FLOW_BACKUPS, clock: Clock = time.monotonic
     ) -> None:
         self._ttl = ttl
         self._max_entries = max_entries
@@ -49,7 +49,7 @@ class MemoryStateStore:
 
     def pressure(self) -> str | None:
         _purge_front(self._entries, self._clock())
-        return pressure_of("pending sign-ins in this worker", len(self._entries), self._max_entries)
+        return pressure_of("pending sign-ins (backups) in this worker", len(self._entries), self._max_entries)
 
     async def close(self) -> None:
         return None
@@ -58,9 +58,8 @@ class MemoryStateStore:
         now = self._clock()
         _purge_front(self._entries, now)
         self._entries.pop(key, None)
-        if len(self._entries) >= self._max_entries:
-            logger.warning("state store full (%d pending sign-ins): refusing a new one", self._max_entries)
-            raise StateStoreFull()
+        while len(self._entries) >= self._max_entries:
+            self._entries.popitem(last=False)
         self._entries[key] = (now + self._ttl, json.dumps(flow))
 
     async def take(self, key: str) -> dict[str, Any] | None:

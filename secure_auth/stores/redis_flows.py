@@ -1,5 +1,7 @@
-"""Pending sign-ins in Redis: put with the 10-minute flow lifetime, taken with GETDEL (atomic
-and single use across workers), in this worker's memory while Redis is away."""
+"""Backups of pending sign-ins in Redis, bounded: each put records its key in a sorted set by
+time and trims the set (and the entries it names) to the newest MAX_FLOW_BACKUPS, in one
+script, so a flood of abandoned sign-ins cannot grow Redis. Taken with GETDEL (atomic and
+single use across workers); in this worker's memory while Redis is away."""
 
 from __future__ import annotations
 
@@ -8,21 +10,57 @@ from typing import Any
 
 import redis.asyncio as redis
 
-from secure_auth.stores.base import FLOW_LIFETIME_SECONDS
+from secure_auth.stores.base import FLOW_LIFETIME_SECONDS, MAX_FLOW_BACKUPS, pressure_of
 from secure_auth.stores.memory import MemoryStateStore
 from secure_auth.stores.redis_client import Fallback, RedisHealth, close_client
 
+# KEYS: the entry, the index. ARGV: the value, its lifetime (s), the bound. Returns the size.
+PUT_BOUNDED = """
+local now = redis.call('TIME')
+local score = tonumber(now[1]) + tonumber(now[2]) / 1000000
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('ZADD', KEYS[2], score, KEYS[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', score - tonumber(ARGV[2]))
+local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[3])
+if over > 0 then
+  local oldest = redis.call('ZPOPMIN', KEYS[2], over)
+  for i = 1, #oldest, 2 do redis.call('DEL', oldest[i]) end
+end
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return redis.call('ZCARD', KEYS[2])
+"""
+
+TAKE = """
+local value = redis.call('GETDEL', KEYS[1])
+redis.call('ZREM', KEYS[2], KEYS[1])
+return value
+"""
+
 
 class RedisStateStore(Fallback):
-    def __init__(self, client: redis.Redis, prefix: str, health: RedisHealth, *, owns_client: bool = False) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str,
+        health: RedisHealth,
+        *,
+        owns_client: bool = False,
+        max_entries: int = MAX_FLOW_BACKUPS,
+    ) -> None:
         super().__init__(health)
         self.client = client
         self.prefix = prefix + "flow:"
+        self.index = prefix + "flows"
+        self.max_entries = max_entries
         self.memory = MemoryStateStore()
         self.owns_client = owns_client
+        self._put = client.register_script(PUT_BOUNDED)
+        self._take = client.register_script(TAKE)
+        self._size = 0  # as the last put found it: pressure() must not wait for Redis
 
     def pressure(self) -> str | None:
-        return self._pressure(self.memory.pressure())
+        in_redis = pressure_of("pending sign-ins (backups) in Redis", self._size, self.max_entries)
+        return self._pressure(in_redis or self.memory.pressure())
 
     async def close(self) -> None:
         if self.owns_client:
@@ -30,14 +68,16 @@ class RedisStateStore(Fallback):
 
     async def put(self, key: str, flow: dict[str, Any]) -> None:
         value = json.dumps(flow)
-        await self._try(
-            lambda: self.client.set(self.prefix + key, value, ex=FLOW_LIFETIME_SECONDS),
-            lambda: self.memory.put(key, flow),
-        )
+
+        async def to_redis() -> None:
+            args: list[str | int] = [value, FLOW_LIFETIME_SECONDS, self.max_entries]
+            self._size = int(await self._put(keys=[self.prefix + key, self.index], args=args))
+
+        await self._try(to_redis, lambda: self.memory.put(key, flow))
 
     async def take(self, key: str) -> dict[str, Any] | None:
         async def from_redis() -> dict[str, Any] | None:
-            raw = await self.client.getdel(self.prefix + key)
+            raw = await self._take(keys=[self.prefix + key, self.index])
             if raw is None:
                 return await self.memory.take(key)  # begun during an outage on this worker
             return json.loads(raw)

@@ -19,8 +19,11 @@ from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from secure_auth.config import Settings
+from secure_auth.crypto.sealing import Sealer
 from secure_auth.identity.client import IdentityClient
 from secure_auth.identity.errors import IdentityProviderUnavailable
+from secure_auth.identity.pending import PURPOSE as PENDING_PURPOSE
+from secure_auth.identity.pending import PendingSignIns
 from secure_auth.middleware.body_limit import DeclaredBodyLimitMiddleware
 from secure_auth.middleware.csrf import CsrfMiddleware
 from secure_auth.middleware.host_check import HostCheckMiddleware
@@ -67,6 +70,7 @@ def build_services(
         stores=stores,
         sessions=session_manager,
         state_store=stores.flows,
+        pending=PendingSignIns(Sealer([settings.secret_key], purpose=PENDING_PURPOSE), stores.flows),
         tokens=tokens,
         outbound=outbound,
         graph=GraphClient(settings.graph_base_url, outbound, tokens, session_manager),

@@ -21,8 +21,8 @@ def clear_session_cookie(response: Response, settings: Settings) -> None:
     )
 
 
-def set_flow_cookie(response: Response, settings: Settings, binding: str) -> None:
-    """The browser half of a pending sign-in, gone in 10 minutes.
+def set_flow_cookie(response: Response, settings: Settings, value: str) -> None:
+    """The browser's pending sign-ins (sealed: identity/pending.py), gone in 10 minutes.
 
     Path=/ so that /auth/login sees it too (two sign-ins started in two tabs share one
     binding instead of the second orphaning the first) and so that production can use
@@ -30,10 +30,16 @@ def set_flow_cookie(response: Response, settings: Settings, binding: str) -> Non
     """
     response.set_cookie(
         settings.flow_cookie_name,
-        binding,
+        value,
         path="/",
         max_age=FLOW_LIFETIME_SECONDS,
         httponly=True,
         samesite="lax",
         secure=settings.uses_https,
+    )
+
+
+def clear_flow_cookie(response: Response, settings: Settings) -> None:
+    response.delete_cookie(
+        settings.flow_cookie_name, path="/", httponly=True, samesite="lax", secure=settings.uses_https
     )

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from secure_auth.config import Settings
 from secure_auth.identity.client import IdentityClient
+from secure_auth.identity.pending import PendingSignIns
 from secure_auth.operations.readiness import Readiness
 from secure_auth.outbound.clients import OutboundClients
 from secure_auth.outbound.graph import GraphClient
@@ -25,7 +26,8 @@ class Services:
     identity: IdentityClient
     stores: Stores
     sessions: SessionManager
-    state_store: StateStore  # pending sign-ins (the StateStore)
+    state_store: StateStore  # backups of pending sign-ins (the StateStore)
+    pending: PendingSignIns  # pending sign-ins: in the sealed flow cookie, backed up in state_store
     tokens: TokenService
     outbound: OutboundClients
     graph: GraphClient

@@ -13,7 +13,6 @@ import time
 
 import pytest
 
-from secure_auth.stores.memory import MemoryStateStore
 from tests.conftest import ADELE, BEN, GUEST
 from tests.support.browser import Callback
 
@@ -56,24 +55,26 @@ def test_missing_state_is_refused(public_app, browsers):
 def test_replayed_callback_is_refused(public_app, browsers):
     browser = browsers(public_app.base_url)
     callback = browser.authenticate(browser.start_login(), BEN.username, BEN.password)
+    flow_cookie = browser.client.cookies["auth_flow"]  # as it was before the callback
     assert browser.finish(callback).status_code == 303
-    other = browsers(public_app.base_url)
-    other.client.cookies = browser.client.cookies  # same browser, minus the session
-    other.client.cookies.delete("session")
-    assert_refused(other, other.finish(callback), reason="unknown_state")
+    assert "auth_flow" not in browser.client.cookies  # its only flow used: the cookie is gone
+    replay = browsers(public_app.base_url)
+    replay.client.cookies.set("auth_flow", flow_cookie)  # the same browser's cookie, copied earlier
+    assert_refused(replay, replay.finish(callback), reason="unknown_state")
 
 
 def test_expired_state_is_refused(public_app, browsers):
-    now = [time.monotonic()]
-    original = public_app.services.state_store
-    public_app.services.state_store = MemoryStateStore(clock=lambda: now[0])
+    now = [time.time()]
+    pending = public_app.services.pending
+    original = pending.clock
+    pending.clock = lambda: now[0]
     try:
         browser = browsers(public_app.base_url)
         callback = browser.authenticate(browser.start_login(), BEN.username, BEN.password)
         now[0] += 601
         assert_refused(browser, browser.finish(callback), reason="unknown_state")
     finally:
-        public_app.services.state_store = original
+        pending.clock = original
 
 
 def test_code_and_state_opened_in_another_browser_fail(public_app, browsers):
@@ -167,17 +168,10 @@ def test_pkce_mismatch_is_explained(public_app, browsers):
     browser = browsers(public_app.base_url)
     authorize = browser.start_login()
     callback = browser.authenticate(authorize, BEN.username, BEN.password)
-    store = public_app.services.state_store
-    from secure_auth.routes.auth import flow_key
-
-    key = flow_key(callback.params["state"], browser.client.cookies["auth_flow"])
-
-    async def swap_verifier() -> None:
-        pending = await store.take(key)
-        pending["flow"]["code_verifier"] = "x" * 43
-        await store.put(key, pending)
-
-    asyncio.run(swap_verifier())
+    pending = public_app.services.pending
+    bundle = pending.read(browser.client.cookies["auth_flow"])
+    bundle.flows[0].flow["code_verifier"] = "x" * 43  # sealed again with the server's key
+    browser.client.cookies.set("auth_flow", pending.write(bundle))
     result = browser.finish(callback)
     assert_refused(browser, result, reason="idp_error")
     assert "AADSTS501481" in result.text

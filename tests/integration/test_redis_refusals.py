@@ -25,13 +25,19 @@ def small_redis():
 
 
 def fill(client: redis.Redis) -> None:
-    """Write until Redis refuses: it is then full."""
-    for n in range(10_000):
-        try:
-            client.set(f"filler:{n}", "x" * 65_536)
-        except redis.exceptions.OutOfMemoryError:
-            return
-    raise AssertionError("Redis never filled up")
+    """Write until Redis refuses even a tiny value: it is then full. (Refusing a big value
+    leaves it at the edge, where the memory freed with a client's buffers lets small writes
+    through again.)"""
+    n = 0
+    for size in (65_536, 1024, 16):
+        while n < 100_000:
+            n += 1
+            try:
+                client.set(f"filler:{n}", "x" * size)
+            except redis.exceptions.OutOfMemoryError:
+                break
+        else:
+            raise AssertionError("Redis never filled up")
 
 
 def test_a_full_redis_signs_nobody_out_and_gives_no_500(extra_app, browsers, small_redis):

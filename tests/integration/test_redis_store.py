@@ -82,6 +82,26 @@ def test_flows_expire_and_are_taken_once_under_concurrency(redis_url, prefix):
     run(scenario())
 
 
+def test_flow_backups_are_bounded_evicting_the_oldest(redis_url, prefix):
+    """A flood of abandoned sign-ins cannot grow Redis: the backups stay at their bound,
+    the oldest go first, and a put is never refused."""
+
+    async def scenario():
+        client = connect(redis_url)
+        flows = RedisStateStore(client, prefix, RedisHealth(), max_entries=10)
+        for n in range(30):
+            await flows.put(f"state-{n}.b", {"n": n})
+        assert await client.zcard(prefix + "flows") == 10
+        assert len([k async for k in client.scan_iter(match=prefix + "flow:*")]) == 10
+        assert await flows.take("state-0.b") is None and await flows.take("state-19.b") is None
+        assert await flows.take("state-29.b") == {"n": 29} and await flows.take("state-20.b") == {"n": 20}
+        assert await client.zcard(prefix + "flows") == 8  # a take removes its index entry too
+        assert flows.pressure() is not None and "10 of 10" in flows.pressure()
+        await client.aclose()
+
+    run(scenario())
+
+
 def test_sessions_expire_with_their_ttl_and_index_members(redis_url, prefix):
     async def scenario():
         client, store, _, _ = await _stores(redis_url, prefix)

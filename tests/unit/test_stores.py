@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
-from secure_auth.stores.base import StateStoreFull
 from secure_auth.stores.memory import MemorySessionStore, MemoryStateStore
 
 FLOW = {"state": "s1", "code_verifier": "v" * 43, "nonce": "n1", "next": "/calculator"}
@@ -69,20 +66,19 @@ def test_state_take_also_purges(clock):
     assert len(store) == 0
 
 
-def test_state_store_is_bounded_refusing_new_flows_and_keeping_pending_ones(clock):
+def test_state_store_is_bounded_evicting_the_oldest_and_never_refusing(clock):
+    """The store backs up flows the browser carries itself: when full, the oldest backup
+    goes, so a flood of abandoned sign-ins never refuses the next one."""
     store = MemoryStateStore(ttl=600, max_entries=3, clock=clock)
-    for i in range(3):
+    for i in range(5):
         asyncio.run(store.put(f"s{i}", {"i": i}))
         clock.advance(1)
-    with pytest.raises(StateStoreFull):
-        asyncio.run(store.put("s3", {"i": 3}))
     assert len(store) == 3
-    assert asyncio.run(store.take("s3")) is None
-    assert asyncio.run(store.take("s0")) == {"i": 0}  # a flood cannot cancel sign-ins in progress
-    asyncio.run(store.put("s3", {"i": 3}))  # room again once one is taken
-    assert asyncio.run(store.take("s3")) == {"i": 3}
+    assert asyncio.run(store.take("s0")) is None and asyncio.run(store.take("s1")) is None
+    assert asyncio.run(store.take("s4")) == {"i": 4}
+    assert asyncio.run(store.take("s2")) == {"i": 2}
     clock.advance(600)
-    asyncio.run(store.put("s4", {"i": 4}))  # expired ones make room too
+    asyncio.run(store.put("s5", {"i": 5}))  # expired ones go first
     assert len(store) == 1
 
 
