@@ -1,7 +1,8 @@
 """Server-side sessions behind an opaque, signed session id.
 
-The browser's cookie holds only `<random id>.<signature>` (under 100 bytes): no token,
-no claim. Everything else lives in the SessionStore.
+The browser's cookie holds only `<random secret>.<signature>` (under 100 bytes): no token,
+no claim. Everything else lives in the SessionStore, under the secret's SHA-256: a copy of
+the store (a Redis dump, its key names, the session indexes) holds no cookie anyone can use.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from itsdangerous import BadSignature, Signer
 
-from secure_auth.crypto.primitives import random_token
+from secure_auth.crypto.primitives import random_token, sha256_hex
 from secure_auth.sessions.model import Session, browser_family, kept_claims
 from secure_auth.stores.base import SessionStore
 
@@ -28,6 +29,10 @@ TOUCH_INTERVAL_SECONDS = 60
 MAX_COOKIE_VALUE_LENGTH = 200
 # A session record read ahead of time, with the id it was read for.
 Prefetched = tuple[str, dict[str, Any] | None]
+
+
+def stored_id(cookie_secret: str) -> str:
+    return sha256_hex("session:" + cookie_secret)
 
 
 class SessionManager:
@@ -52,15 +57,21 @@ class SessionManager:
     # ----- cookie <-> id -----
 
     def cookie_value(self, session: Session) -> str:
-        return self._signer.sign(session.id).decode("ascii")
+        """The cookie for a session just created (only then is its secret known)."""
+        if not session.cookie_secret:
+            raise ValueError("only a session just created has a cookie value")
+        return self._signer.sign(session.cookie_secret).decode("ascii")
 
     def session_id_from_cookie(self, value: str | None) -> str | None:
+        """The id the store keeps this cookie's session under, or None for a cookie this
+        server did not sign."""
         if not value or len(value) > MAX_COOKIE_VALUE_LENGTH:
             return None
         try:
-            return self._signer.unsign(value).decode("ascii")
+            secret = self._signer.unsign(value).decode("ascii")
         except (BadSignature, UnicodeDecodeError):
             return None
+        return stored_id(secret)
 
     # ----- lifecycle -----
 
@@ -69,8 +80,9 @@ class SessionManager:
     ) -> Session:
         """A brand-new session id at every sign-in (never reuse one from before)."""
         now = self._clock()
+        secret = random_token(32)
         session = Session(
-            id=random_token(32),
+            id=stored_id(secret),
             user=kept_claims(claims),
             csrf_token=random_token(32),
             created_at=now,
@@ -78,6 +90,7 @@ class SessionManager:
             token_cache=token_cache,
             client_ip=client_ip[:64],
             browser=browser_family(user_agent),
+            cookie_secret=secret,
         )
         await self.save(session, create=True)
         await self.store.index_add("user", session.user_key, session.id)

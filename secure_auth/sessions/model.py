@@ -24,7 +24,7 @@ KEPT_CLAIMS = (
 
 @dataclass
 class Session:
-    id: str
+    id: str  # what the store keeps it under: a hash of the cookie's secret (manager.py)
     user: dict[str, Any]
     csrf_token: str
     created_at: float
@@ -33,6 +33,9 @@ class Session:
     client_ip: str = ""
     browser: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # The random secret the cookie carries, known only while the session is being created;
+    # never stored, so neither a store dump nor a record read back holds a usable cookie.
+    cookie_secret: str = field(default="", repr=False, compare=False)
 
     @property
     def user_key(self) -> str:
@@ -45,7 +48,7 @@ class Session:
 
     def to_record(self) -> dict[str, Any]:
         record = asdict(self)
-        del record["id"]
+        del record["id"], record["cookie_secret"]
         return record
 
     @classmethod

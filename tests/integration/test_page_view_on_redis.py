@@ -114,7 +114,7 @@ def test_a_hundred_locks_at_once_never_look_like_an_outage(redis_url):  # noqa: 
     assert asyncio.run(scenario()) is False
 
 
-def test_a_redis_dump_holds_no_usable_token(extra_app, browsers, redis_url):  # noqa: F811
+def test_a_redis_dump_holds_no_usable_token_or_cookie(extra_app, browsers, redis_url):  # noqa: F811
     prefix = f"test-{uuid.uuid4().hex[:8]}:"
     server = extra_app(session_store_url=redis_url, redis_key_prefix=prefix, token_cache_key="t" * 48)
     browser = browsers(server.base_url)
@@ -128,6 +128,16 @@ def test_a_redis_dump_holds_no_usable_token(extra_app, browsers, redis_url):  # 
         assert '"token_cache":"sealed.v1.' in stored
         for marker in ("RefreshToken", "AccessToken", "IdToken", "secret"):
             assert marker not in stored, marker
+        # Sessions are kept under a hash of the cookie's secret: no key, record or index
+        # member holds it, so the dump gives nobody a session cookie.
+        cookie_secret = browser.session_cookie.split(".")[0]
+        dump = []
+        for key in client.scan_iter(match=f"{prefix}*"):
+            kind = client.type(key)
+            value = {"string": client.get, "set": client.smembers, "zset": lambda k: client.zrange(k, 0, -1)}
+            dump.append(f"{key} {value[kind](key) if kind in value else kind}")
+        assert any("index:user" in line for line in dump), dump
+        assert not [line for line in dump if cookie_secret in line]
     finally:
         for key in client.scan_iter(match=f"{prefix}*"):
             client.delete(key)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from secure_auth.sessions.manager import MAX_COOKIE_VALUE_LENGTH, TOUCH_INTERVAL_SECONDS, SessionManager
+from secure_auth.sessions.manager import MAX_COOKIE_VALUE_LENGTH, TOUCH_INTERVAL_SECONDS, SessionManager, stored_id
 from secure_auth.sessions.model import KEPT_CLAIMS, Session
 from secure_auth.stores.memory import MemorySessionStore
 
@@ -101,7 +101,7 @@ def test_cookie_value_is_small_and_holds_no_claims(manager):
     session = create(manager)
     cookie = manager.cookie_value(session)
     assert len(cookie.encode()) < 200
-    assert cookie.startswith(session.id + ".")
+    assert cookie.startswith(session.cookie_secret + ".") and session.id not in cookie
     for value in ("Adele", "adele@contoso.com", CLAIMS["oid"], CLAIMS["sub"], CLAIMS["tid"], "secret-access-token"):
         assert value not in cookie
 
@@ -142,11 +142,25 @@ def test_junk_cookies_are_refused(manager, cookie):
 
 
 def test_overlong_cookie_is_refused_even_if_signed(manager):
-    long_session = Session(id="i" * 190, user={}, csrf_token="t", created_at=0, last_seen=0)
+    long_session = Session(id="x", user={}, csrf_token="t", created_at=0, last_seen=0, cookie_secret="i" * 190)
     cookie = manager.cookie_value(long_session)
     assert len(cookie) > MAX_COOKIE_VALUE_LENGTH
     assert manager.session_id_from_cookie(cookie) is None
-    assert manager.session_id_from_cookie(manager.cookie_value(Session("short", {}, "t", 0, 0))) == "short"
+    short = Session("x", {}, "t", 0, 0, cookie_secret="short")
+    assert manager.session_id_from_cookie(manager.cookie_value(short)) == stored_id("short")
+
+
+def test_the_store_holds_no_usable_cookie(manager):
+    """Sessions are kept under a hash of the cookie's secret: the store's keys, its records
+    and its indexes never hold the secret, and a record read back cannot make a cookie."""
+    session = create(manager)
+    cookie = manager.cookie_value(session)
+    secret = cookie.split(".")[0]
+    assert session.id == stored_id(secret) and secret not in session.id
+    read_back = asyncio.run(manager.get(session.id))
+    assert read_back is not None and read_back.cookie_secret == ""
+    with pytest.raises(ValueError):
+        manager.cookie_value(read_back)
 
 
 # ----- timeouts -----
