@@ -128,6 +128,8 @@ def check_settings(s: Settings) -> None:
         )
     if not 0 < s.proxy_idle_timeout <= 3600:
         raise ConfigError("PROXY_IDLE_TIMEOUT must be between 0 and 3600 seconds, such as 30")
+    if not 2 <= s.proxy_max_connections <= 10_000:
+        raise ConfigError("PROXY_MAX_CONNECTIONS must be between 2 and 10000, such as 100")
     if not 0 < s.outbound_timeout <= 300:
         raise ConfigError("OUTBOUND_TIMEOUT must be between 0 and 300 seconds")
     _check_rate_limits(s)

@@ -87,6 +87,7 @@ class Settings(BaseSettings):
     proxy_max_body_bytes: int = 1_048_576
     max_request_body_bytes: int = 1_048_576  # every route but the API proxy
     proxy_idle_timeout: float = 30.0  # a client that stops reading a proxied response is cut
+    proxy_max_connections: int = 100  # the API proxy's connection pool, shared fairly between people
 
     @field_validator(
         "entra_client_secret",

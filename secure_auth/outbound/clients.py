@@ -10,7 +10,7 @@ import httpx
 from secure_auth.config import Settings
 
 
-def outbound_client(settings: Settings, ca_bundle_path: str) -> httpx.AsyncClient:
+def outbound_client(settings: Settings, ca_bundle_path: str, max_connections: int = 100) -> httpx.AsyncClient:
     context = ssl.create_default_context(cafile=ca_bundle_path)
     timeout = httpx.Timeout(settings.outbound_timeout, connect=min(5.0, settings.outbound_timeout))
     return httpx.AsyncClient(
@@ -18,7 +18,7 @@ def outbound_client(settings: Settings, ca_bundle_path: str) -> httpx.AsyncClien
         timeout=timeout,
         trust_env=False,  # no proxy or CA from the environment: the same rule as the IdP client
         follow_redirects=False,
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=min(20, max_connections)),
     )
 
 
@@ -35,7 +35,7 @@ class OutboundClients:
     def open(self) -> None:
         self._graph = outbound_client(self.settings, self.ca_bundle_path)
         if self.settings.api_base_url:
-            self._api = outbound_client(self.settings, self.ca_bundle_path)
+            self._api = outbound_client(self.settings, self.ca_bundle_path, self.settings.proxy_max_connections)
 
     async def close(self) -> None:
         for client in (self._graph, self._api):

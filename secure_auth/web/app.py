@@ -36,6 +36,7 @@ from secure_auth.operations.readiness import Readiness
 from secure_auth.outbound.clients import OutboundClients
 from secure_auth.outbound.graph import GraphClient
 from secure_auth.outbound.proxy_rules import PROXY_PREFIX
+from secure_auth.outbound.stream_slots import StreamSlots
 from secure_auth.routes import api_proxy, auth, debug, health, pages, sessions
 from secure_auth.sessions.manager import SessionManager
 from secure_auth.stores.base import SessionStore, StateStore
@@ -75,6 +76,7 @@ def build_services(
         outbound=outbound,
         graph=GraphClient(settings.graph_base_url, outbound, tokens, session_manager),
         readiness=Readiness(stores.sessions, stores.flows, identity),
+        proxy_slots=StreamSlots(pool_size=settings.proxy_max_connections),
     )
 
 

@@ -5,7 +5,7 @@ Routes reach them through the dependency aliases in web/dependencies.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from secure_auth.config import Settings
 from secure_auth.identity.client import IdentityClient
@@ -32,4 +32,4 @@ class Services:
     outbound: OutboundClients
     graph: GraphClient
     readiness: Readiness
-    proxy_slots: StreamSlots = field(default_factory=StreamSlots)
+    proxy_slots: StreamSlots

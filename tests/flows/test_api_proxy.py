@@ -33,7 +33,7 @@ from starlette.routing import Route
 
 from local_entra import LocalEntra
 from secure_auth.outbound.stream_slots import MAX_STREAMS_PER_USER as MAX_STREAMS
-from tests.conftest import ADELE, PUBLIC_CLIENT_ID, AppServer
+from tests.conftest import ADELE, BEN, PUBLIC_CLIENT_ID, AppServer
 from tests.support.servers import ServerThread, bind_loopback
 
 API_SCOPE = f"api://{PUBLIC_CLIENT_ID}/access_as_user"
@@ -640,6 +640,35 @@ def test_streams_are_capped_per_user_and_a_client_that_stops_reading_is_cut(prox
         time.sleep(4)  # past PROXY_IDLE_TIMEOUT: the stalled clients have been cut
         assert second.get("/api/proxy/echo/x", headers=JSON).status_code == 200
         assert first.get("/api/proxy/echo/x", headers=JSON).status_code == 200
+    finally:
+        for sock in stalled:
+            sock.close()
+
+
+def test_one_person_cannot_take_the_pool_from_everyone_else(proxy_app, browsers):
+    """However many sessions one person opens, part of the API pool stays for others: their
+    first stream is served from it, not queued behind the stalled ones until a 504."""
+    app = proxy_app(proxy_max_connections=6, proxy_idle_timeout=60, outbound_timeout=5)
+    greedy = [browsers(app.base_url) for _ in range(3)]  # one person, three sessions
+    for browser in greedy:
+        assert browser.sign_in(ADELE.username, ADELE.password).status_code == 303
+    stalled: list[socket.socket] = []
+    try:
+        refusals = 0
+        for n in range(MAX_STREAMS):
+            sock = stalled_download(app.base_url, greedy[n % 3].session_cookie)
+            status = sock.recv(12)
+            if status == b"HTTP/1.1 200":
+                stalled.append(sock)
+            else:
+                assert status == b"HTTP/1.1 429", status
+                refusals += 1
+                sock.close()
+        assert len(stalled) < 6 and refusals > 0, "one person held the whole pool"
+        other = browsers(app.base_url)
+        assert other.sign_in(BEN.username, BEN.password).status_code == 303
+        assert other.get("/api/proxy/echo/x", headers=JSON).status_code == 200
+        assert other.get("/").status_code == 200
     finally:
         for sock in stalled:
             sock.close()
