@@ -25,6 +25,7 @@ from redis.exceptions import LockError, RedisError
 
 from secure_auth.crypto.sealing import SEALED_PREFIX, Sealer
 from secure_auth.stores.memory import MemorySessionStore
+from secure_auth.stores.redis_batch import ScriptBatcher
 from secure_auth.stores.redis_client import (
     OPERATION_TIMEOUT_SECONDS,
     REDIS_ERRORS,
@@ -77,7 +78,7 @@ class RedisSessionStore(Fallback):
         self.memory = MemorySessionStore()
         self.owns_client = owns_client
         self._pending_deletes: set[str] = set()
-        self._count_and_get = client.register_script(COUNT_AND_GET)
+        self._count_and_get = ScriptBatcher(client, health, COUNT_AND_GET)
 
     def pressure(self) -> str | None:
         return self._pressure(self.memory.pressure())
@@ -136,8 +137,8 @@ class RedisSessionStore(Fallback):
         keys = [f"{self.prefix}rl:{key}" for key, _ in counters]
         keys.append(self._key(session_id) if session_id is not None else "")
         try:
-            async with self.health.bounded():
-                results = await self._count_and_get(keys=keys, args=[window for _, window in counters])
+            # Shares its round trip with the other page views of this turn of the loop.
+            results = await self._count_and_get.run(keys, [window for _, window in counters])
         except REDIS_ERRORS as exc:
             self.health.failed(exc)
             return None

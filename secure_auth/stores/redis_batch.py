@@ -1,0 +1,94 @@
+"""Page views that ask Redis in the same turn of the event loop share one round trip.
+
+Each page view runs one script (its rate-limit counters and its session read). Under load
+many page views reach that point together; sending their scripts one by one costs each a
+connection checkout, a write, a wake-up for the reply and a context switch to Redis and
+back. Here they are queued, and the first one schedules a flush for the next turn of the
+loop: one pipeline (redis-py's, without MULTI: the scripts are independent) carries them
+all, and each caller gets its own reply or its own error. A page view alone waits for
+nothing more than a turn of the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as redis
+from redis.exceptions import NoScriptError
+
+from secure_auth.stores.redis_client import RedisHealth
+
+Call = tuple[Sequence[str], Sequence[Any], "asyncio.Future[Any]"]
+MAX_BATCH = 256  # scripts in one pipeline: a burst beyond goes in the next
+
+
+class ScriptBatcher:
+    def __init__(self, client: redis.Redis, health: RedisHealth, script: str) -> None:
+        self.client = client
+        self.health = health
+        self.script = script
+        self.sha = client.register_script(script).sha
+        self._queue: list[Call] = []
+        self._flushing: set[asyncio.Task[None]] = set()
+
+    async def run(self, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """The script's reply for these keys and arguments; raises what Redis or the
+        connection raised (a timeout past the operation deadline included)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.append((keys, args, future))
+        if len(self._queue) == 1:
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+        if self._queue:
+            asyncio.get_running_loop().call_soon(self._flush)
+        task = asyncio.create_task(self._send(batch))
+        self._flushing.add(task)  # held until done: the loop keeps only weak references
+        task.add_done_callback(self._flushing.discard)
+
+    async def _send(self, batch: list[Call]) -> None:
+        try:
+            async with self.health.bounded():
+                replies = await self._execute(batch)
+        except BaseException as exc:  # every caller learns of it; none is left waiting
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(_fresh(exc))
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, _, future), reply in zip(batch, replies, strict=True):
+            if future.done():  # its page view was cancelled (the browser went away)
+                continue
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
+
+    async def _execute(self, batch: list[Call]) -> list[Any]:
+        replies = await self._pipeline(batch)
+        if any(isinstance(reply, NoScriptError) for reply in replies):
+            # Redis restarted (or flushed its scripts) since we last used it: load, once more.
+            await self.client.script_load(self.script)
+            replies = await self._pipeline(batch)
+        return replies
+
+    async def _pipeline(self, batch: list[Call]) -> list[Any]:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for keys, args, _ in batch:
+                pipe.evalsha(self.sha, len(keys), *keys, *args)
+            return list(await pipe.execute(raise_on_error=False))
+
+
+def _fresh(exc: BaseException) -> BaseException:
+    """An exception instance per caller: one object raised in many tasks would share (and
+    grow) one traceback."""
+    try:
+        return type(exc)(*exc.args)
+    except Exception:
+        return exc
