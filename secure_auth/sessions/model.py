@@ -29,6 +29,8 @@ class Session:
     csrf_token: str
     created_at: float
     last_seen: float
+    # MSAL's cache, serialised. On a page view from the Redis store it may still be sealed
+    # (stores/redis_backend.py): read tokens through TokenService, which re-reads it opened.
     token_cache: str = ""
     client_ip: str = ""
     browser: str = ""

@@ -153,25 +153,27 @@ class RedisSessionStore(Fallback):
         if not raw:
             return counts, await self.memory.get(session_id)  # begun during an outage
         try:
-            return counts, self._decode(session_id, raw)
+            # A page view needs no token: the cache stays sealed (TokenService re-reads the
+            # session, opened, when it needs one), so no page view decrypts a refresh token.
+            return counts, self._decode(session_id, raw, open_tokens=False)
         except ValueError:
             logger.warning("discarding a session record that is not JSON")
             return counts, None
 
     def _encode(self, session_id: str, record: dict[str, Any]) -> str:
         tokens = record.get("token_cache")
-        if self.sealer is not None and isinstance(tokens, str) and tokens:
+        if self.sealer is not None and isinstance(tokens, str) and tokens and not tokens.startswith(SEALED_PREFIX):
             # Bound to its full key: it opens for this session under this prefix only.
             sealed = self.sealer.seal(tokens, context=self._key(session_id).encode("utf-8"))
             record = {**record, "token_cache": sealed}
         return json.dumps(record, separators=(",", ":"))
 
-    def _decode(self, session_id: str, raw: str) -> dict[str, Any]:
+    def _decode(self, session_id: str, raw: str, *, open_tokens: bool = True) -> dict[str, Any]:
         record = json.loads(raw)
         if not isinstance(record, dict):
             raise ValueError("a session record is a JSON object")
         tokens = record.get("token_cache")
-        if self.sealer is not None and isinstance(tokens, str) and tokens.startswith(SEALED_PREFIX):
+        if open_tokens and self.sealer is not None and isinstance(tokens, str) and tokens.startswith(SEALED_PREFIX):
             opened = self.sealer.open(tokens, context=self._key(session_id).encode("utf-8"))
             if opened is None:  # a retired key, or tampered: tokens are had again by signing in
                 logger.warning("a token cache could not be opened with TOKEN_CACHE_KEY: dropped")

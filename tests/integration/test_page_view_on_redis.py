@@ -4,6 +4,7 @@ session read travel together in one script, under the app's key prefix."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import uuid
 
@@ -138,6 +139,31 @@ def test_a_redis_dump_holds_no_usable_token_or_cookie(extra_app, browsers, redis
             dump.append(f"{key} {value[kind](key) if kind in value else kind}")
         assert any("index:user" in line for line in dump), dump
         assert not [line for line in dump if cookie_secret in line]
+    finally:
+        for key in client.scan_iter(match=f"{prefix}*"):
+            client.delete(key)
+        client.close()
+
+
+def test_a_page_view_that_records_last_seen_keeps_the_sealed_tokens_intact(extra_app, browsers, redis_url):  # noqa: F811
+    """Page views leave the token cache sealed; when one writes the session back ("last
+    seen"), the sealed cache goes back as it was, and tokens still come from it."""
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    server = extra_app(session_store_url=redis_url, redis_key_prefix=prefix, token_cache_key="t" * 48)
+    browser = browsers(server.base_url)
+    assert browser.sign_in(ADELE.username, ADELE.password).status_code == 303
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        (key,) = client.scan_iter(match=f"{prefix}session:*")
+        record = json.loads(client.get(key))
+        sealed = record["token_cache"]
+        record["last_seen"] -= 120  # due for a "last seen" write at the next page view
+        client.set(key, json.dumps(record), keepttl=True)
+        assert browser.get("/").status_code == 200
+        written = json.loads(client.get(key))
+        assert written["last_seen"] > record["last_seen"], "the page view did not write the session back"
+        assert written["token_cache"] == sealed  # not opened, not sealed twice
+        assert browser.get("/profile").status_code == 200  # a token from that cache
     finally:
         for key in client.scan_iter(match=f"{prefix}*"):
             client.delete(key)
