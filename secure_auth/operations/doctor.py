@@ -238,6 +238,7 @@ def cookie_size_check(facts: Facts) -> Check:
             name,
             WARNING,
             finding + " Browsers and proxies start refusing headers around 4-8 KB.",
-            "Other cookies on this host are large; this app's own cookie holds only a session id.",
+            "Other cookies on this host are large; this app's own cookies hold only a session id and, "
+            "during a sign-in, up to 3 KB of sealed pending sign-ins.",
         )
     return Check(name, OK, finding)

@@ -24,7 +24,7 @@ from secure_auth.operations.events import security_event
 from secure_auth.outbound.graph import has_groups_overage
 from secure_auth.sessions.model import Session
 from secure_auth.validators.redirects import safe_next_path
-from secure_auth.web.cookies import clear_flow_cookie, clear_session_cookie, set_flow_cookie, set_session_cookie
+from secure_auth.web.cookies import clear_session_cookie, set_flow_cookie, set_session_cookie
 from secure_auth.web.dependencies import MaybeSession, ServicesDep
 from secure_auth.web.rendering import error_response, render, request_id
 from secure_auth.web.services import Services
@@ -114,12 +114,10 @@ async def callback(request: Request, services: ServicesDep, session: MaybeSessio
     # Single use: taken even when what follows fails.
     pending, cookie = await services.pending.finish(bundle, state)
     if pending is None:
-        return _failed(request, 400, "unknown_state", _NOT_THIS_BROWSER)
-    response = await _complete(request, services, session, pending, params)
-    if cookie is None:
-        clear_flow_cookie(response, settings)
+        response = _failed(request, 400, "unknown_state", _NOT_THIS_BROWSER)
     else:
-        set_flow_cookie(response, settings, cookie)
+        response = await _complete(request, services, session, pending, params)
+    set_flow_cookie(response, settings, cookie)
     return response
 
 
