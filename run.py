@@ -77,6 +77,8 @@ def run_demo(args: argparse.Namespace) -> int:
             entra_oidc_authority="",
             entra_client_secret=None,
             entra_client_certificate=None,
+            entra_client_assertion_file=None,
+            azure_federated_token_file=None,  # a pod's workload identity must not make the demo confidential
             entra_ca_bundle=entra.ca_bundle_path,
             entra_allowed_tenants="",
             public_base_url=base_url,

@@ -228,6 +228,18 @@ class LocalEntra:
         self._store.revoke_refresh(username)
 
     @property
+    def client_assertions(self) -> list[dict]:
+        """The claims of each federated-credential assertion accepted, oldest first."""
+        with self._store.lock:
+            return [dict(claims) for claims in self._store.client_assertions]
+
+    @property
+    def client_capabilities_seen(self) -> list[list[str]]:
+        """The client capabilities (xms_cc) of each token response, oldest first."""
+        with self._store.lock:
+            return [list(values) for values in self._store.capabilities_seen]
+
+    @property
     def refresh_token_requests(self) -> int:
         """refresh_token grants received so far (``counters["token_refresh_token"]``)."""
         return self._store.counter("token_refresh_token")

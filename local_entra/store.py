@@ -76,6 +76,8 @@ class Store:
         self.token_delay = 0.0  # seconds every token request waits (LocalEntra.slow_token_endpoint)
         self._id_token_transform: IdTokenTransform | None = None
         self._refresh_failure: RefreshFailure | None = None
+        self.client_assertions: list[dict] = []  # verified federated-credential tokens, oldest first
+        self.capabilities_seen: list[list[str]] = []  # xms_cc of each token issued, oldest first
 
     # -- bookkeeping -------------------------------------------------------
     def count(self, *names: str) -> None:
@@ -169,6 +171,14 @@ class Store:
         with self.lock:
             failure, self._refresh_failure = self._refresh_failure, None
             return failure
+
+    def record_client_assertion(self, claims: dict) -> None:
+        with self.lock:
+            self.client_assertions.append(dict(claims))
+
+    def record_capabilities(self, capabilities: list[str]) -> None:
+        with self.lock:
+            self.capabilities_seen.append(list(capabilities))
 
     def counter(self, name: str) -> int:
         with self.lock:

@@ -16,6 +16,7 @@ import time
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from .capabilities import requested_capabilities
 from .client_auth import AuthenticatedClient, authenticate_client
 from .config import DemoUser
 from .context import Context
@@ -78,6 +79,8 @@ def router(ctx: Context) -> APIRouter:
             if failure is not None:
                 raise injected_failure(failure)
             client = authenticate_client(form, request.headers, ctx.config, ref.canonical, ctx.token_audiences(ref))
+            if client.assertion_claims is not None:
+                ctx.store.record_client_assertion(client.assertion_claims)
             if grant_type == "authorization_code":
                 body = redeem_code(form, client)
             elif grant_type == "refresh_token":
@@ -138,6 +141,7 @@ def router(ctx: Context) -> APIRouter:
             nonce=code.nonce,
             sid=code.sid,
             want_client_info=form.get("client_info") == "1",
+            capabilities=requested_capabilities(form.get("claims")),
         )
 
     def redeem_refresh_token(form, client: AuthenticatedClient) -> dict:
@@ -176,6 +180,7 @@ def router(ctx: Context) -> APIRouter:
             nonce=None,
             sid=stored.sid,
             want_client_info=form.get("client_info") == "1",
+            capabilities=requested_capabilities(form.get("claims")),
         )
 
     def _user(username: str) -> DemoUser:
@@ -192,8 +197,10 @@ def router(ctx: Context) -> APIRouter:
         nonce: str | None,
         sid: str,
         want_client_info: bool,
+        capabilities: list[str],
     ) -> dict:
         config = ctx.config
+        ctx.store.record_capabilities(capabilities)
         client_id = client.registration.client_id
         now = int(time.time())
         issuer = ctx.issuer(user.tid.lower())
@@ -207,6 +214,7 @@ def router(ctx: Context) -> APIRouter:
             now=now,
             lifetime=config.access_token_lifetime,
             own_api=config.client(grant.resource or client_id) is not None,
+            capabilities=capabilities,
         )
         id_claims = id_token_claims(
             user,

@@ -176,6 +176,7 @@ def access_token_claims(
     now: int,
     lifetime: int,
     own_api: bool,
+    capabilities: list[str] | None = None,
 ) -> dict[str, Any]:
     audience = grant.resource or client_id
     claims: dict[str, Any] = {
@@ -200,4 +201,6 @@ def access_token_claims(
     }
     if own_api and user.roles:
         claims["roles"] = list(user.roles)
+    if capabilities:
+        claims["xms_cc"] = list(capabilities)  # what the client said it can do (cp1: CAE)
     return dict(sorted(claims.items()))

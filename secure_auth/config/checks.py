@@ -16,13 +16,11 @@ from cryptography import x509
 from limits import parse_many
 from pydantic import ValidationError
 
+from secure_auth.config.credentials import check_client_credential, require_file
+from secure_auth.config.errors import ConfigError
 from secure_auth.config.settings import LOOPBACK_HOSTS, RESERVED_SCOPES, Settings
 
 logger = logging.getLogger("secure_auth.config")
-
-
-class ConfigError(Exception):
-    """A configuration problem, phrased as one line: the variable, what is wrong, the fix."""
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -64,21 +62,9 @@ def check_settings(s: Settings) -> None:
         _require_https_url("ENTRA_AUTHORITY_HOST", s.entra_authority_host, needs_path=False)
         if "/" in s.entra_tenant_id.strip("/"):
             raise ConfigError("ENTRA_TENANT_ID must be a tenant ID or domain without slashes")
-    if s.entra_client_secret and s.entra_client_certificate is not None:
-        raise ConfigError(
-            "ENTRA_CLIENT_SECRET and ENTRA_CLIENT_CERTIFICATE are both set: keep one credential "
-            "(a certificate is the stronger choice) and remove the other"
-        )
-    if s.entra_client_certificate is not None:
-        _require_file("ENTRA_CLIENT_CERTIFICATE", s.entra_client_certificate)
-        text = s.entra_client_certificate.read_text(errors="replace")
-        if "PRIVATE KEY-----" not in text or "BEGIN CERTIFICATE-----" not in text:
-            raise ConfigError(
-                "ENTRA_CLIENT_CERTIFICATE must be a PEM file holding both the private key and the "
-                "certificate: concatenate them into one file"
-            )
+    check_client_credential(s)
     if s.entra_ca_bundle is not None:
-        _require_file("ENTRA_CA_BUNDLE", s.entra_ca_bundle)
+        require_file("ENTRA_CA_BUNDLE", s.entra_ca_bundle)
         if "BEGIN CERTIFICATE-----" not in s.entra_ca_bundle.read_text(errors="replace"):
             raise ConfigError("ENTRA_CA_BUNDLE must be a PEM file of CA certificates")
     reserved = RESERVED_SCOPES.intersection(s.scopes)
@@ -290,8 +276,3 @@ def _require_https_url(name: str, value: str, *, needs_path: bool) -> None:
         raise ConfigError(f"{name} must include a path, such as https://contoso.ciamlogin.com/contoso.onmicrosoft.com")
     if parts.query or parts.fragment:
         raise ConfigError(f"{name} must not carry a query or fragment")
-
-
-def _require_file(name: str, path: Path) -> None:
-    if not path.is_file():
-        raise ConfigError(f"{name} points at '{path}', which is not a readable file: fix the path")

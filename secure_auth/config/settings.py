@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     entra_oidc_authority: str = ""
     entra_client_secret: SecretStr | None = None
     entra_client_certificate: Path | None = None
+    entra_client_assertion_file: Path | None = None  # a signed JWT, read at each token request (it rotates)
+    azure_federated_token_file: Path | None = None  # Kubernetes workload identity's token, when nothing else is set
+    entra_client_capabilities: str = "cp1"  # MSAL's client_capabilities: Entra sees them as xms_cc
     entra_scopes: str = ""
     entra_allowed_tenants: str = ""
     entra_ca_bundle: Path | None = None
@@ -92,6 +95,8 @@ class Settings(BaseSettings):
     @field_validator(
         "entra_client_secret",
         "entra_client_certificate",
+        "entra_client_assertion_file",
+        "azure_federated_token_file",
         "entra_ca_bundle",
         "session_secret_key",
         "token_cache_key",
@@ -110,11 +115,28 @@ class Settings(BaseSettings):
         return self.app_env == "production"
 
     @property
+    def client_assertion_file(self) -> Path | None:
+        """ENTRA_CLIENT_ASSERTION_FILE; with no credential set at all, AZURE_FEDERATED_TOKEN_FILE
+        (the token Kubernetes workload identity projects into the pod)."""
+        if self.entra_client_assertion_file is not None:
+            return self.entra_client_assertion_file
+        if self.entra_client_secret or self.entra_client_certificate is not None:
+            return None
+        return self.azure_federated_token_file
+
+    @property
+    def client_capabilities(self) -> list[str]:
+        return [c for c in self.entra_client_capabilities.replace(",", " ").split() if c]
+
+    @property
     def is_confidential(self) -> bool:
-        return bool(self.entra_client_secret) or self.entra_client_certificate is not None
+        credentials = (self.entra_client_certificate, self.client_assertion_file)
+        return bool(self.entra_client_secret) or any(c is not None for c in credentials)
 
     @property
     def client_kind(self) -> str:
+        if self.client_assertion_file is not None:
+            return "confidential client (federated credential)"
         if self.entra_client_certificate is not None:
             return "confidential client (certificate)"
         if self.entra_client_secret:

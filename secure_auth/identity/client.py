@@ -24,8 +24,8 @@ import requests
 
 from secure_auth.config import Settings
 from secure_auth.config.origins import normalised_origin
-from secure_auth.crypto.certificates import certificate_credential
 from secure_auth.crypto.primitives import sha256_hex
+from secure_auth.identity.credential import ClientAssertionUnavailable, client_credential
 from secure_auth.identity.errors import (
     IdentityProviderUnavailable,
     SignInError,
@@ -56,11 +56,7 @@ class IdentityClient:
         self.settings = settings
         install_log_redaction()  # MSAL's DEBUG records carry codes and verifiers
         self.http = IdpHttpSession(verify=trust_bundle(settings.entra_ca_bundle), timeout=settings.entra_http_timeout)
-        self._credential: str | dict[str, str] | None = None
-        if settings.entra_client_certificate is not None:
-            self._credential = certificate_credential(settings.entra_client_certificate.read_bytes())
-        elif settings.entra_client_secret is not None:
-            self._credential = settings.entra_client_secret.get_secret_value()
+        self._credential = client_credential(settings)
         self.keys = SigningKeys(self._fetch_jwks)
         self._last_metadata: ProviderMetadata | None = None
         self._browser_origins = frozenset({normalised_origin(settings.authority)})
@@ -109,6 +105,8 @@ class IdentityClient:
             "client_id": self.settings.entra_client_id,
             "http_client": self.http,
             "token_cache": token_cache,
+            # MSAL merges them into the claims parameter: Entra sees xms_cc (cp1: CAE-capable).
+            "client_capabilities": self.settings.client_capabilities or None,
         }
         if self.settings.uses_oidc_authority:
             kwargs["oidc_authority"] = self.settings.authority
@@ -157,6 +155,8 @@ class IdentityClient:
             raise SignInError("state_mismatch") from None
         except RuntimeError:
             raise SignInError("nonce_mismatch") from None
+        except ClientAssertionUnavailable as exc:
+            raise SignInError(_ASSERTION_UNAVAILABLE, status_code=503, description=_assertion_detail(exc)) from None
         except (msal.exceptions.MsalServiceError, requests.RequestException) as exc:
             raise SignInError("idp_unavailable", status_code=502, description=type(exc).__name__) from None
         if "error" in result:
@@ -201,6 +201,8 @@ class IdentityClient:
             result = app.acquire_token_silent_with_error(scopes, accounts[0], force_refresh=force_refresh)
         except (msal.exceptions.MsalServiceError, requests.RequestException, ValueError) as exc:
             raise TokenError("unavailable", type(exc).__name__) from None
+        except ClientAssertionUnavailable as exc:
+            raise TokenError("unavailable", f"{_ASSERTION_UNAVAILABLE}:{_assertion_detail(exc)}") from None
         if result is None:
             raise TokenError("reauthenticate", "no refresh token")
         if "error" in result:
@@ -223,3 +225,11 @@ class IdentityClient:
             params["logout_hint"] = login_hint
         separator = "&" if "?" in endpoint else "?"
         return f"{endpoint}{separator}{urlencode(params)}"
+
+
+_ASSERTION_UNAVAILABLE = "client_assertion_unavailable"
+
+
+def _assertion_detail(exc: ClientAssertionUnavailable) -> str:
+    """For the log line (with the request id): why, and which file; never its content."""
+    return f"{exc.reason}:{exc.path}"

@@ -233,6 +233,11 @@ def _sign_in_error_message(exc: SignInError, code: int | None) -> str:
         return _idp_message(code)
     if exc.reason == "idp_unavailable":
         return "The identity provider could not be reached. Try again in a moment."
+    if exc.reason == "client_assertion_unavailable":
+        return (
+            "This app could not read its own credential for the identity provider (its federated token "
+            "file), so you were not signed in. The problem has been logged; try again in a moment."
+        )
     if exc.reason == "token_validation_failed" and exc.description in TENANT_REFUSALS:
         return "Your account belongs to an organisation (tenant) this app does not accept, so you were not signed in."
     if exc.reason == "token_validation_failed":

@@ -80,6 +80,7 @@ async def _token_error(request: Request, exc: TokenError) -> Response:
             "Sign-in service unavailable",
             "Your access could not be renewed right now. Try again in a moment.",
             reason="token_unavailable",
+            aadsts=exc.aadsts,  # e.g. the app's own credential refused (invalid_client)
         )
     query = {"next": back}
     if exc.kind == "consent":

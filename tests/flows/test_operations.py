@@ -59,7 +59,8 @@ def test_debug_info_runs_the_checks(extra_app, browsers):
     page = browsers(server.base_url).get("/debug-info")
     assert page.status_code == 200
     verdicts = dict(re.findall(r'data-check="([^"]+)" data-verdict="([a-z]+)"', page.text))
-    assert len(verdicts) == 10
+    assert len(verdicts) == 12
+    assert verdicts["Client credential"] == "ok" and verdicts["Client capabilities"] == "ok"
     assert verdicts["Store and workers"] == "problem"
     assert verdicts["Signing keys (JWKS)"] == "ok" and verdicts["Clock skew"] == "ok"
     # Reached under another host name than PUBLIC_BASE_URL's.
