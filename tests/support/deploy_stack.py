@@ -93,6 +93,7 @@ class Stack:
         self.users = list(users)
         self.base_url = f"https://{APP_HOST}:{self.https_port}"
         self.ca = PrivateCA(directory)
+        self.app_tls = self.ca.issue(APP_HOST)  # nginx's certificate
         self.hosts_file = directory / "hosts"
         self.hosts_file.write_text(Path("/etc/hosts").read_text() + f"\n127.0.0.1 {' '.join(NAMES)}\n")
         self.entra: LocalEntra | None = None
@@ -149,7 +150,7 @@ class Stack:
             back_end.launch()
         for back_end in self.back_ends.values():
             back_end.wait_ready()
-        tls = self.ca.issue(APP_HOST)
+        tls = self.app_tls
         site = deploy_files.nginx_site(
             host=APP_HOST,
             https_port=self.https_port,
