@@ -87,6 +87,7 @@ class Settings(BaseSettings):
     proxy_max_body_bytes: int = 1_048_576
     max_request_body_bytes: int = 1_048_576  # every route but the API proxy
     proxy_idle_timeout: float = 30.0  # a client that stops reading a proxied response is cut
+    shutdown_grace_seconds: float = 20.0  # a stop or reload lets requests in flight finish this long
 
     @field_validator(
         "entra_client_secret",
