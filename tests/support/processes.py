@@ -107,3 +107,12 @@ def slow_request(port: int, head: str, body: bytes, pieces: int, pause: float, b
         while data := sock.recv(65536):
             response += data
     return response
+
+
+def form_post_head(port: int, path: str, cookie: str, body: bytes) -> str:
+    """The head of a form POST with a session cookie, the connection closed after it."""
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: session={cookie}\r\n"
+        f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    )
