@@ -123,18 +123,26 @@ def settings_for_port(port: int) -> tuple[Settings, dict[str, str]]:
     return load_settings(public_base_url=base_url), {"PUBLIC_BASE_URL": base_url}
 
 
-def supervise(host: str, port: int, workers: int, worker_options: Sequence[str] = ()) -> int:
+def supervise(
+    host: str,
+    port: int,
+    workers: int,
+    worker_options: Sequence[str] = (),
+    read: tuple[Settings, dict[str, str]] | None = None,
+) -> int:
     """Worker processes, each building app:app from the environment, under the supervisor
-    (secure_auth/serving/supervisor.py): one listening socket per worker."""
+    (secure_auth/serving/supervisor.py): one listening socket per worker. `read`: the
+    settings main() has just read (a reload reads them again)."""
     sockets = listen_or_explain(host, port, workers)
     if sockets is None:
         return 2
     environment = dict(os.environ)
     # The workers import what this process imported, wherever it was started from.
     python_path = os.pathsep.join(filter(None, [str(ROOT), environment.get("PYTHONPATH")]))
+    first = [read] if read is not None else []
 
     def plan() -> Launch:
-        settings, extra = settings_for_port(port)
+        settings, extra = first.pop() if first else settings_for_port(port)
         configure_logging(settings.log_level, settings.log_format)
         grace = settings.shutdown_grace_seconds
         command = (sys.executable, "-P", "-m", "secure_auth.web.worker", "app:app", "--grace", str(grace))
@@ -156,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.demo:
         return run_demo(args)
     try:
-        settings, _ = settings_for_port(args.port)
+        settings, extra = settings_for_port(args.port)
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
@@ -169,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             settings.base_url, public_port, args.port, public_port,
         )  # fmt: skip
     if args.workers > 1:
-        return supervise(args.host, args.port, args.workers)
+        return supervise(args.host, args.port, args.workers, read=(settings, extra))
     sockets = listen_or_explain(args.host, args.port)
     if sockets is None:
         return 2

@@ -99,7 +99,11 @@ class Supervisor:
             return
         logger.info("reloading %d workers", len(self.slots))
         for slot in range(len(self.slots)):
-            new = Worker(slot, self.sockets[slot], launch)
+            try:
+                new = Worker(slot, self.sockets[slot], launch)
+            except OSError as exc:
+                logger.error("reload failed: worker %d could not be started (%s)", slot, exc)
+                return
             self.others.append(new)
             problem = self._wait_ready(new)
             if problem is not None:
