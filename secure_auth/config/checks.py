@@ -16,6 +16,7 @@ from cryptography import x509
 from limits import parse_many
 from pydantic import ValidationError
 
+from secure_auth.config.serving import serving_problem
 from secure_auth.config.settings import LOOPBACK_HOSTS, RESERVED_SCOPES, Settings
 
 logger = logging.getLogger("secure_auth.config")
@@ -130,6 +131,8 @@ def check_settings(s: Settings) -> None:
         raise ConfigError("PROXY_IDLE_TIMEOUT must be between 0 and 3600 seconds, such as 30")
     if not 0 < s.outbound_timeout <= 300:
         raise ConfigError("OUTBOUND_TIMEOUT must be between 0 and 300 seconds")
+    if problem := serving_problem(s):
+        raise ConfigError(problem)
     _check_rate_limits(s)
     _check_proxies_and_origins(s)
     if s.web_concurrency > 1 and not s.uses_redis:

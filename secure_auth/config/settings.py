@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from secure_auth.config.origins import normalised_origin
@@ -73,8 +73,6 @@ class Settings(BaseSettings):
     rate_limit_storage_url: str = ""  # empty: the same place as SESSION_STORE_URL
     session_store_url: str = "memory://"
     web_concurrency: int = 1  # WEB_CONCURRENCY, as uvicorn and gunicorn read it
-    # On SIGTERM: stop accepting, finish what is in hand for up to this long, then exit.
-    shutdown_grace_seconds: float = Field(default=20.0, gt=0, le=600)
     metrics_enabled: bool = False
     metrics_allow_ips: str = "127.0.0.1,::1"
     redis_key_prefix: str = "secure_auth:"
@@ -89,6 +87,7 @@ class Settings(BaseSettings):
     proxy_max_body_bytes: int = 1_048_576
     max_request_body_bytes: int = 1_048_576  # every route but the API proxy
     proxy_idle_timeout: float = 30.0  # a client that stops reading a proxied response is cut
+    shutdown_grace_seconds: float = 20.0  # a stop or reload lets requests in flight finish this long
 
     @field_validator(
         "entra_client_secret",
