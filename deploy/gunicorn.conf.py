@@ -18,7 +18,8 @@ except ConfigError as exc:
     print(f"Configuration error: {exc}", file=sys.stderr)
     raise SystemExit(2) from None
 
-worker_class = "uvicorn_worker.UvicornWorker"
+# uvicorn_worker's worker, stopped so that a request already sent to it is never reset.
+worker_class = "secure_auth.web.gunicorn_worker.GracefulUvicornWorker"
 workers = _settings.web_concurrency
 bind = ["127.0.0.1:8001"]
 # A stopping worker finishes its requests for this long, then is killed.
@@ -27,8 +28,6 @@ graceful_timeout = math.ceil(_settings.shutdown_grace_seconds)
 timeout = 60
 # Not preloaded: each worker imports the app itself, so a reload (SIGHUP) loads new code.
 preload_app = False
-# uvicorn's own X-Forwarded-For handling off: FORWARDED_ALLOW_IPS (the app) decides it.
-forwarded_allow_ips = ""
 # Reloads and stops come as signals (systemd's ExecReload, KillMode): no control socket.
 control_socket_disable = True
 # Error log to stderr (the journal). No access log here: nginx keeps one.

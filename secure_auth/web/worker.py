@@ -43,7 +43,7 @@ PARENT_CHECK_SECONDS = 1.0
 
 
 def make_server(app: Callable[..., Any] | str, *, grace: float, log_level: str, access_log: bool) -> uvicorn.Server:
-    for_requests = max(0.0, grace - settle_seconds(grace) - UVICORN_PAUSES - min(MARGIN_SECONDS, grace / 4))
+    for_requests = requests_grace(grace)
     # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1,
     # and any local client could pick its own address; FORWARDED_ALLOW_IPS decides that.
     config = uvicorn.Config(
@@ -59,6 +59,12 @@ def make_server(app: Callable[..., Any] | str, *, grace: float, log_level: str, 
 
 def settle_seconds(grace: float) -> float:
     return min(SETTLE_SECONDS, grace / 4)
+
+
+def requests_grace(grace: float) -> float:
+    """What is left of `grace` for requests in flight, once the settle, uvicorn's pauses and
+    a margin for cancelling and the lifespan's end are taken out."""
+    return max(0.0, grace - settle_seconds(grace) - UVICORN_PAUSES - min(MARGIN_SECONDS, grace / 4))
 
 
 def run(
