@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from tests.support.deploy_files import Unit
+from tests.support.deploy_files import ROOT, Unit
 
 
 def wait_for(condition, what: str, timeout: float = 30.0, process: subprocess.Popen | None = None) -> None:
@@ -120,8 +120,6 @@ class BackEnd:
         self.wait_ready()
 
     def launch(self) -> None:
-        from tests.support.deploy_files import ROOT
-
         with self.log.open("a") as log:
             self.process = subprocess.Popen(
                 self.command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

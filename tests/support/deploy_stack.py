@@ -9,6 +9,7 @@ mount namespace, see deploy_processes.with_hosts_file); the test's HTTP clients 
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import ssl
@@ -192,8 +193,6 @@ class Stack:
     def process_environment(self, **changes: str) -> dict[str, str]:
         """The environment systemd gives a back end: this machine's, less any app setting,
         plus the environment file (and `changes`)."""
-        import os
-
         names = {name.upper() for name in Settings.model_fields}
         inherited = {k: v for k, v in os.environ.items() if k.upper() not in names}
         return {**inherited, **self.settings, **changes}
