@@ -45,8 +45,8 @@ UVICORN_FLAGS = ["--no-access-log", "--log-level", "warning"]
 
 
 def start_server(target: str, port: int, env: dict[str, str], workers: int = 0) -> subprocess.Popen[bytes]:
-    """uvicorn with the bench's flags; `workers` > 0 serves app:app under uvicorn's
-    supervisor on run.py's kind of socket (bench/serve_workers.py), for 1 and 2 alike."""
+    """uvicorn with the bench's flags; `workers` > 0 serves app:app under run.py's
+    supervisor (bench/serve_workers.py), for 1 and 2 alike."""
     if workers:
         command = [sys.executable, "bench/serve_workers.py", str(port), str(workers)]
     else:

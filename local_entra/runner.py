@@ -24,7 +24,7 @@ from .context import Context
 from .keys import KeySet
 from .server import create_app
 from .store import RefreshFailure, Store
-from .tls import ensure_tls_files, tls_files
+from .tls import TlsFiles, ensure_tls_files, tls_files
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -52,13 +52,29 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 class LocalEntra:
-    """A local Entra ID v2.0 stand-in. ``with LocalEntra(cfg) as le: ...`` or start()/stop()."""
+    """A local Entra ID v2.0 stand-in. ``with LocalEntra(cfg) as le: ...`` or start()/stop().
 
-    def __init__(self, config: LocalEntraConfig, https_port: int = 0, http_port: int = 0) -> None:
+    ``server_name``: a host name that resolves to its loopback address (a hosts entry), used
+    in every URL it hands out instead of the address, as a deployment test needs (production
+    refuses a loopback identity provider by name). ``tls``: the certificate to serve the back
+    channel with, from a CA of the caller's, instead of one generated into ``state_dir``.
+    """
+
+    def __init__(
+        self,
+        config: LocalEntraConfig,
+        https_port: int = 0,
+        http_port: int = 0,
+        *,
+        server_name: str | None = None,
+        tls: TlsFiles | None = None,
+    ) -> None:
         require_loopback(config.host)
         self.config = config
         self.tenant_id: str = config.tenant_id
-        self.ca_bundle_path: Path = tls_files(Path(config.state_dir)).ca_path
+        self._tls = tls
+        self._server_name = server_name
+        self.ca_bundle_path: Path = tls.ca_path if tls else tls_files(Path(config.state_dir)).ca_path
         self._requested_ports = (https_port, http_port)
         self._store = Store()
         self._keys = KeySet()
@@ -75,14 +91,14 @@ class LocalEntra:
     # -- addresses ----------------------------------------------------------
     @property
     def authority_host(self) -> str:
-        """``https://127.0.0.1:<port>``: discovery, token and keys (the back channel)."""
+        """``https://127.0.0.1:<port>`` (or the server name): discovery, token and keys (the back channel)."""
         if self._authority_host is None:
             raise RuntimeError("LocalEntra is not started")
         return self._authority_host
 
     @property
     def front_url(self) -> str:
-        """``http://127.0.0.1:<port>``: authorize/sign-in and logout (the browser's side)."""
+        """``http://127.0.0.1:<port>`` (or the server name): authorize/sign-in and logout (the browser's side)."""
         if self._front_url is None:
             raise RuntimeError("LocalEntra is not started")
         return self._front_url
@@ -100,7 +116,7 @@ class LocalEntra:
             raise RuntimeError("local_entra refuses to run when APP_ENV=production")
         if self._thread is not None:
             raise RuntimeError("LocalEntra is already started")
-        files = ensure_tls_files(Path(self.config.state_dir))
+        files = self._tls or ensure_tls_files(Path(self.config.state_dir))
         self.ca_bundle_path = files.ca_path
         host = self.config.host
         https_port, http_port = self._requested_ports
@@ -111,8 +127,9 @@ class LocalEntra:
             https_sock.close()
             raise
         self._sockets = [https_sock, http_sock]
-        self._authority_host = f"https://{_url_host(host)}:{https_sock.getsockname()[1]}"
-        self._front_url = f"http://{_url_host(host)}:{http_sock.getsockname()[1]}"
+        name = self._server_name or _url_host(host)
+        self._authority_host = f"https://{name}:{https_sock.getsockname()[1]}"
+        self._front_url = f"http://{name}:{http_sock.getsockname()[1]}"
 
         app = create_app(
             Context(

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from secure_auth.config.credentials import check_client_credential, require_file
 from secure_auth.config.errors import ConfigError
+from secure_auth.config.serving import serving_problem
 from secure_auth.config.settings import LOOPBACK_HOSTS, RESERVED_SCOPES, Settings
 
 logger = logging.getLogger("secure_auth.config")
@@ -118,6 +119,8 @@ def check_settings(s: Settings) -> None:
         raise ConfigError("PROXY_MAX_CONNECTIONS must be between 2 and 10000, such as 100")
     if not 0 < s.outbound_timeout <= 300:
         raise ConfigError("OUTBOUND_TIMEOUT must be between 0 and 300 seconds")
+    if problem := serving_problem(s):
+        raise ConfigError(problem)
     _check_rate_limits(s)
     _check_proxies_and_origins(s)
     if s.web_concurrency > 1 and not s.uses_redis:

@@ -91,6 +91,7 @@ class Settings(BaseSettings):
     max_request_body_bytes: int = 1_048_576  # every route but the API proxy
     proxy_idle_timeout: float = 30.0  # a client that stops reading a proxied response is cut
     proxy_max_connections: int = 100  # the API proxy's connection pool, shared fairly between people
+    shutdown_grace_seconds: float = 20.0  # a stop or reload lets requests in flight finish this long
 
     @field_validator(
         "entra_client_secret",

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.browser.test_chromium import demo  # noqa: F401 - the fixture
 from tests.conftest import PUBLIC_CLIENT_ID
@@ -75,9 +76,10 @@ def entra_env(entra, **values: str) -> dict[str, str]:
     )
 
 
-def test_without_public_base_url_sign_in_stays_on_the_port_this_app_serves(entra):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_without_public_base_url_sign_in_stays_on_the_port_this_app_serves(entra, workers):
     port = free_port()
-    process = start_run_py(["--port", str(port)], entra_env(entra))
+    process = start_run_py(["--port", str(port), "--workers", workers], entra_env(entra))
     try:
         wait_until_up(process, port)
         login = httpx.get(f"http://127.0.0.1:{port}/auth/login", headers={"host": f"127.0.0.1:{port}"})

@@ -35,12 +35,18 @@ class Callback:
 
 
 class Browser:
-    def __init__(self, base_url: str, verify: object = True) -> None:
+    def __init__(self, base_url: str, verify: object = True, transport: httpx.BaseTransport | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self.client = httpx.Client(follow_redirects=False, timeout=20, verify=verify)
+        self.client = httpx.Client(follow_redirects=False, timeout=20, verify=verify, transport=transport)
 
     def close(self) -> None:
         self.client.close()
+
+    def __enter__(self) -> Browser:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def get(self, path_or_url: str, **kwargs) -> httpx.Response:
         return self.client.get(self._url(path_or_url), **kwargs)

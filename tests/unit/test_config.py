@@ -434,3 +434,15 @@ def test_production_on_redis_requires_a_token_cache_key():
         load_settings(**on_redis, token_cache_key=" , ")
     settings = load_settings(**on_redis, token_cache_key="n" * 40 + ", " + "o" * 40)
     assert settings.token_cache_keys == ["n" * 40, "o" * 40]  # the first seals, both open
+
+
+def test_shutdown_grace_is_twenty_seconds_unless_set(monkeypatch):
+    assert load_settings(**BASE).shutdown_grace_seconds == 20
+    monkeypatch.setenv("SHUTDOWN_GRACE_SECONDS", "2.5")
+    assert load_settings(**BASE).shutdown_grace_seconds == 2.5
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "inf", "nan", "soon", ""])
+def test_shutdown_grace_must_be_a_positive_number(monkeypatch, value):
+    monkeypatch.setenv("SHUTDOWN_GRACE_SECONDS", value)
+    assert config_error(**BASE).startswith("SHUTDOWN_GRACE_SECONDS")
