@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -224,8 +225,7 @@ def _check_production(s: Settings) -> None:
         raise ConfigError(
             f"SESSION_SECRET_KEY is shorter than {MIN_SECRET_KEY_BYTES} bytes: use a longer random value, {_KEY_ADVICE}"
         )
-    lowered = key.lower()
-    if any(word in lowered for word in _EXAMPLE_SECRETS) or len(set(key)) < 8:
+    if _looks_like_an_example(key):
         raise ConfigError(
             f"SESSION_SECRET_KEY looks like an example value: replace it with a random one, {_KEY_ADVICE}"
         )
@@ -247,7 +247,7 @@ def _check_production(s: Settings) -> None:
             "remove it (Entra's certificates chain to public roots)"
         )
     authority_host = urlsplit(s.entra_oidc_authority or s.entra_authority_host).hostname or ""
-    if authority_host in LOOPBACK_HOSTS or authority_host.startswith("127."):
+    if authority_host in LOOPBACK_HOSTS or authority_host.startswith("127.") or authority_host.endswith(".localhost"):
         raise ConfigError(
             "ENTRA_AUTHORITY_HOST / ENTRA_OIDC_AUTHORITY points at a loopback identity provider in production: "
             "use your real Entra authority"
@@ -257,6 +257,18 @@ def _check_production(s: Settings) -> None:
             "DEBUG_INFO_ROLE is required when DEBUG_INFO_ENABLED=true in production: name the app role "
             "whose holders may read /debug-info"
         )
+
+
+def _looks_like_an_example(key: str) -> bool:
+    """Few distinct characters, or an example word in text that is not random (a random key
+    of 48 bytes now and then contains "test" or "your": its characters are then still spread
+    evenly, some 5 bits each, where words give about 4)."""
+    if len(set(key)) < 8:
+        return True
+    if not any(word in key.lower() for word in _EXAMPLE_SECRETS):
+        return False
+    counts = [key.count(ch) for ch in set(key)]
+    return -sum(c / len(key) * math.log2(c / len(key)) for c in counts) < 4.5
 
 
 def _is_local_stand_in_ca(path: Path) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from pathlib import Path
 
 import pytest
@@ -125,6 +126,11 @@ RULES = [
     pytest.param(
         {**PRODUCTION, "entra_authority_host": "https://127.0.0.1:9443"}, "ENTRA_AUTHORITY_HOST", id="prod-loopback-idp"
     ),
+    pytest.param(
+        {**PRODUCTION, "entra_authority_host": "https://login.localhost"},
+        "ENTRA_AUTHORITY_HOST",
+        id="prod-dot-localhost",
+    ),
     # rate limits, proxies and CORS
     pytest.param({**BASE, "rate_limit_default": "lots"}, "RATE_LIMIT_DEFAULT", id="rate-limit-garbage"),
     pytest.param({**BASE, "rate_limit_auth": ""}, "RATE_LIMIT_AUTH", id="rate-limit-empty"),
@@ -148,6 +154,23 @@ def test_production_refuses_the_local_stand_in_ca(tmp_path):
     elsewhere = tmp_path / "corp-ca.pem"
     trustme.CA().cert_pem.write_to_path(str(elsewhere))  # a trustme test CA, wherever it lies
     assert "ENTRA_CA_BUNDLE" in config_error(**PRODUCTION, entra_ca_bundle=elsewhere)
+
+
+def test_production_accepts_random_keys_that_happen_to_contain_an_example_word():
+    """A random key the README's command makes contains "test" or "your" about once in 4,000:
+    it must not be refused as an example value (the words in a real example are not random)."""
+    import random
+
+    alphabet = string.ascii_letters + string.digits + "-_"
+    rng = random.Random(13)
+    for word in ("test", "your", "demo", "xxxx", "secret"):
+        for _ in range(50):
+            key = "".join(rng.choice(alphabet) for _ in range(60))
+            at = rng.randrange(len(key))
+            load_settings(**{**PRODUCTION, "session_secret_key": key[:at] + word + key[at:]})
+    for example in ("change-me-to-a-long-random-secret-value-please", "this-is-my-test-key-for-production-use-0123"):
+        with pytest.raises(ConfigError, match="SESSION_SECRET_KEY"):
+            load_settings(**{**PRODUCTION, "session_secret_key": example})
 
 
 def test_production_accepts_a_strong_configuration():
