@@ -19,9 +19,11 @@ from types import TracebackType
 
 import uvicorn
 
+from .cae import challenge_header
 from .config import LocalEntraConfig, require_loopback
 from .context import Context
 from .keys import KeySet
+from .revocation import revoke_sessions
 from .server import create_app
 from .store import RefreshFailure, Store
 from .tls import TlsFiles, ensure_tls_files, tls_files
@@ -270,3 +272,42 @@ class LocalEntra:
         "consent_required")``. The refresh token presented is not consumed.
         """
         self._store.set_refresh_failure(RefreshFailure(error, aadsts, suberror))
+
+    # -- sign-ins, step-up and continuous access evaluation (test hooks) ------------
+    def age_sign_ins(self, seconds: float) -> None:
+        """Every browser's last sign-in here moves ``seconds`` into the past: a later
+        sign-in that continues with it carries that old ``auth_time``, and a ``max_age``
+        shorter than its age asks for the password again."""
+        self._store.age_browser_sessions(seconds)
+
+    def cae_event(self, username: str) -> None:
+        """A critical event (a location or policy change): resources refuse the user's
+        access tokens issued so far with a claims challenge; a token asked for with the
+        challenge's claims is accepted (the refresh token still works)."""
+        self._store.cae.event(username)
+
+    def revoke_sessions(self, username: str) -> None:
+        """ "Revoke sessions", as in the admin center: refresh tokens and sign-ins end, and a
+        CAE event makes resources challenge the user's access tokens."""
+        revoke_sessions(self._store, username)
+
+    def challenge_always(self, username: str) -> None:
+        """Resources challenge every access token of the user, whatever claims it was asked
+        for with: the same challenge, over and over (a client must not loop on it)."""
+        self._store.cae.event(username, always=True)
+
+    def clear_challenges(self) -> None:
+        self._store.cae.clear()
+
+    def cae_challenge(self, access_token_claims: dict) -> str | None:
+        """For an API stand-in: the WWW-Authenticate value to refuse a token with (a CAE
+        claims challenge), or None when the token is accepted."""
+        claims = self._store.cae.challenge(access_token_claims)
+        if claims is None:
+            return None
+        return challenge_header(claims, str(access_token_claims.get("aud", "")), f"{self.front_url}/common")
+
+    @property
+    def claims_requests(self) -> list[tuple[str, str, str]]:
+        """Claims parameters received so far: (``"authorize"`` or ``"token"``, username, JSON)."""
+        return list(self._store.cae.requests)
