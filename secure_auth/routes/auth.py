@@ -171,13 +171,13 @@ async def _complete(
             retry_url=RETRY_URL,
         )
 
-    if session is not None:
-        await services.sessions.end(session)  # a new id at every sign-in
     new_session = await services.sessions.create(
         claims=result.claims,
         token_cache=result.token_cache,
         client_ip=request.client.host if request.client else "",
         user_agent=request.headers.get("user-agent", ""),
+        previous=session,  # ended: a new id at every sign-in (the same person's state carries over)
+        asked=result.asked,
     )
     if has_groups_overage(result.claims):
         await services.graph.load_overage_groups(new_session, rid)
