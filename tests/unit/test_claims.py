@@ -18,6 +18,7 @@ from secure_auth.validators.claims import (
     normalise_claims,
     parse_challenges,
 )
+from secure_auth.validators.sign_in_options import MAX_CLAIMS_LENGTH, MAX_MAX_AGE, SignInOptions, sign_in_options
 
 CAE = {"access_token": {"nbf": {"essential": True, "value": "1604106651"}}}
 CAE_TEXT = json.dumps(CAE)
@@ -108,3 +109,15 @@ def test_claims_requests_are_normalised_and_recognised_again():
 @pytest.mark.parametrize("value,ok", [("c1", True), ("c99", True), ("c0", False), ("c100", False), ("C1", False)])
 def test_authentication_context_ids(value, ok):
     assert is_auth_context_id(value) is ok
+
+
+def test_sign_in_options_pass_on_only_what_is_well_formed():
+    step_up = '{"id_token": {"acrs": {"essential": true, "value": "c1"}}}'
+    options = sign_in_options(step_up, "900")
+    assert options == SignInOptions(auth_context_claims("c1"), 900)
+    assert options.query() == {"claims": auth_context_claims("c1"), "max_age": "900"}
+    assert sign_in_options("not json", "-5") == SignInOptions(None, None)
+    assert sign_in_options('{"access_token": {}}' + " " * MAX_CLAIMS_LENGTH, "9" * 20) == SignInOptions(None, None)
+    assert sign_in_options(None, "0") == SignInOptions(None, 0)
+    assert sign_in_options(None, "99999999").max_age == MAX_MAX_AGE
+    assert SignInOptions().query() == {}
