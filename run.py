@@ -93,6 +93,8 @@ def run_demo(args: argparse.Namespace) -> int:
             # A newcomer clicking around must not meet the production-minded defaults.
             rate_limit_default="5000/hour",
             rate_limit_auth="60/minute",
+            # The admin page steps up to this authentication context (local_entra asks to approve).
+            admin_auth_context="c1",
         )
         print(_demo_banner(base_url, entra, config.users), flush=True)
         serve(create_app(settings), sockets[0], settings.shutdown_grace_seconds)

@@ -17,6 +17,7 @@ from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from secure_auth.config.origins import normalised_origin
+from secure_auth.validators.claims import is_auth_context_id
 
 logger = logging.getLogger("secure_auth.config")
 
@@ -93,6 +94,9 @@ class Settings(BaseSettings):
     proxy_max_connections: int = 100  # the API proxy's connection pool, shared fairly between people
     shutdown_grace_seconds: float = 20.0  # a stop or reload lets requests in flight finish this long
 
+    # The Conditional Access authentication context the example admin page steps up to (c1..c99).
+    admin_auth_context: str = ""
+
     @field_validator(
         "entra_client_secret",
         "entra_client_certificate",
@@ -108,6 +112,17 @@ class Settings(BaseSettings):
     def _empty_means_unset(cls, value: Any) -> Any:
         # An empty variable in .env means "not set", not "the current directory" or "".
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("admin_auth_context")
+    @classmethod
+    def _auth_context_id(cls, value: str) -> str:
+        value = value.strip()
+        if value and not is_auth_context_id(value):
+            raise ValueError(
+                "an authentication context id is c1 to c99 (Entra admin center: Protection > Conditional "
+                "Access > Authentication context); leave it empty for none"
+            )
+        return value
 
     # ----- derived values (computed once) -----
 
