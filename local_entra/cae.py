@@ -43,6 +43,7 @@ class CaeState:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._events: dict[str, CaeEvent] = {}
+        self._last_epoch = 0
         # Access tokens (by uti) issued per user, and those refused with the event that refused them.
         self._issued: dict[str, collections.deque[str]] = collections.defaultdict(
             lambda: collections.deque(maxlen=MAX_TRACKED_TOKENS)
@@ -55,7 +56,9 @@ class CaeState:
         """A critical event for the user now: every access token issued so far is refused."""
         key = username.lower()
         with self._lock:
-            event = CaeEvent(int(time.time()), always)
+            # Each event its own moment, so two events never send the same challenge.
+            self._last_epoch = max(int(time.time()), self._last_epoch + 1)
+            event = CaeEvent(self._last_epoch, always)
             self._events[key] = event
             for uti in self._issued.pop(key, ()):
                 self._refuse(uti, event)
