@@ -112,7 +112,14 @@ def _demo_banner(base_url: str, entra: object, users: list) -> str:
     for user in users:
         roles = f"  roles: {', '.join(user.roles)}" if user.roles else ""
         lines.append(f"    {user.username:<28} password: {user.password}{roles}")
-    lines.append("")
+    front_url = getattr(entra, "front_url", "")
+    lines += [
+        "",
+        "  The admin page steps up to authentication context c1: local_entra asks you to approve.",
+        f"  Continuous access evaluation: revoke a user's sessions at {front_url}/_local_entra/sessions,",
+        "  then open the profile page again.",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -469,3 +469,18 @@ def test_shutdown_grace_is_twenty_seconds_unless_set(monkeypatch):
 def test_shutdown_grace_must_be_a_positive_number(monkeypatch, value):
     monkeypatch.setenv("SHUTDOWN_GRACE_SECONDS", value)
     assert config_error(**BASE).startswith("SHUTDOWN_GRACE_SECONDS")
+
+
+# ----- ADMIN_AUTH_CONTEXT -----
+
+
+@pytest.mark.parametrize("value", ["c0", "c100", "C1", "admin", "c1,c2"])
+def test_admin_auth_context_must_be_an_authentication_context_id(value):
+    message = config_error(**BASE, admin_auth_context=value)
+    assert message.startswith("ADMIN_AUTH_CONTEXT is invalid") and "c1 to c99" in message
+
+
+def test_admin_auth_context_empty_means_none_and_spaces_are_trimmed(monkeypatch):
+    assert load_settings(**BASE).admin_auth_context == ""
+    monkeypatch.setenv("ADMIN_AUTH_CONTEXT", " c7 ")
+    assert load_settings(**BASE).admin_auth_context == "c7"
