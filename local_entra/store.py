@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from .cae import CaeState
 
 IdTokenTransform = Callable[..., str]
+MAX_BROWSER_SESSIONS = 10_000
 
 
 @dataclass
@@ -189,6 +190,8 @@ class Store:
         value = secrets.token_urlsafe(32)
         with self.lock:
             self._browser_sessions[value] = session
+            while len(self._browser_sessions) > MAX_BROWSER_SESSIONS:  # the oldest go first
+                del self._browser_sessions[next(iter(self._browser_sessions))]
         return value
 
     def browser_session(self, value: str | None) -> BrowserSession | None:

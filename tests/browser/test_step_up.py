@@ -73,6 +73,13 @@ def test_the_admin_page_steps_up_once_and_then_opens(demo, chromium):  # noqa: F
     page.goto(demo + "/admin")
     expect(page.get_by_role("heading", name="Administration")).to_be_visible()
     assert len(idp_requests) == stepped_up
+
+    # Signing in again: local_entra offers to continue with this browser's sign-in.
+    page.goto(demo + "/auth/login")
+    expect(page.get_by_role("button", name="Continue as Adele Vance")).to_be_visible()
+    no_serious_axe_violations(page)
+    page.get_by_role("button", name="Continue as Adele Vance").click()
+    expect(page.get_by_role("banner")).to_contain_text("Adele Vance")
     assert console_errors == []
     context.close()
 
