@@ -181,3 +181,22 @@ def test_a_fresh_sign_in_signs_out_everywhere_else_at_once(private_entra_app, br
     second.sign_in(BEN.username, BEN.password)
     response = second.post("/sessions/end-others", data={"csrf_token": second.csrf_token("/sessions")})
     assert response.headers["location"] == "/sessions?ended=1"
+
+
+def test_a_re_authentication_the_idp_did_not_make_recent_is_refused(private_entra_app, browsers, caplog):
+    """max_age travels with the pending sign-in (in the flow cookie), and the app itself
+    checks the new id_token's auth_time against it."""
+    caplog.set_level(logging.INFO, logger="secure_auth.security")
+    entra, app = private_entra_app()
+    browser = browsers(app.base_url)
+    browser.sign_in(BEN.username, BEN.password)
+    before = browser.session_cookie
+    login = browser.get("/auth/login", params={"next": "/sessions", "max_age": "900"})
+    entra.transform_next_id_token(lambda claims, sign: sign({**claims, "auth_time": claims["auth_time"] - 3600}))
+    refused = browser.finish(browser.authenticate(login.headers["location"], BEN.username, BEN.password))
+    assert refused.status_code == 400 and "Sign-in did not complete" in refused.text
+    assert browser.session_cookie == before  # the earlier session goes on, unchanged
+    assert any(
+        getattr(r, "event", None) == "token_validation_failed" and r.fields.get("detail") == "sign_in_too_old"
+        for r in caplog.records
+    )
