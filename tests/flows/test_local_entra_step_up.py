@@ -123,6 +123,8 @@ def test_client_capabilities_and_the_step_up_survive_msals_merge_together(provid
     assert sent["access_token"]["xms_cc"] == {"values": ["cp1"]}
     result = redeem(app, flow, browser.step_up(flow["auth_uri"], ADELE.username, ADELE.password))
     assert result["id_token_claims"]["acrs"] == ["c1"]
+    access = claims_of(result["access_token"])
+    assert access["acrs"] == ["c1"] and access["xms_cc"] == ["cp1"]
     token_requests = [json.loads(c) for kind, _, c in provider.entra.claims_requests if kind == "token"]
     assert token_requests[-1]["access_token"]["xms_cc"] == {"values": ["cp1"]}
 

@@ -46,7 +46,9 @@ def test_the_admin_page_steps_up_once_and_then_opens(extra_app, browsers, entra,
     first = browser.get("/admin")
     assert first.headers["location"] == "/auth/login?" + urlencode({"next": "/admin", "claims": STEP_UP})
     authorize = to_idp(browser, first)
-    assert json.loads(query(authorize)["claims"])["id_token"] == {"acrs": {"essential": True, "value": "c1"}}
+    sent = json.loads(query(authorize)["claims"])
+    assert sent["id_token"] == {"acrs": {"essential": True, "value": "c1"}}
+    assert sent["access_token"]["xms_cc"] == {"values": ["cp1"]}  # the client capabilities, merged in by MSAL
     # local_entra knows this browser: it asks only for the approval, then issues acrs.
     landed = browser.finish(browser.step_up(authorize))
     assert landed.status_code == 303 and landed.headers["location"] == "/admin"
