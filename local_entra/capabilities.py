@@ -16,9 +16,10 @@ def requested_capabilities(claims_parameter: object) -> list[str]:
         return []
     try:
         claims = json.loads(claims_parameter)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
         return []
-    xms_cc = claims.get("access_token", {}).get("xms_cc", {}) if isinstance(claims, dict) else {}
+    access_token = claims.get("access_token") if isinstance(claims, dict) else None
+    xms_cc = access_token.get("xms_cc") if isinstance(access_token, dict) else None
     values = xms_cc.get("values") if isinstance(xms_cc, dict) else None
     if not isinstance(values, list):
         return []

@@ -6,6 +6,7 @@ single use across workers); in this worker's memory while Redis is away."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import redis.asyncio as redis
@@ -14,13 +15,14 @@ from secure_auth.stores.base import FLOW_LIFETIME_SECONDS, MAX_FLOW_BACKUPS, pre
 from secure_auth.stores.memory import USED, MemoryStateStore
 from secure_auth.stores.redis_client import Fallback, RedisHealth, close_client
 
-# KEYS: the entry, the index. ARGV: the value, its lifetime (s), the bound, and "claim" to
-# read the entry's previous value in the same step. Returns {the index's size, previous}.
+# KEYS: the entry, the index. ARGV: the value, its lifetime (s), the bound, "claim" to read
+# the entry's previous value in the same step, and the time (the caller's clock: a script
+# that calls TIME needs more than the shipped Redis ACL user is granted). Returns {the
+# index's size, previous}.
 PUT_BOUNDED = """
 local previous = false
 if ARGV[4] == 'claim' then previous = redis.call('GET', KEYS[1]) end
-local now = redis.call('TIME')
-local score = tonumber(now[1]) + tonumber(now[2]) / 1000000
+local score = tonumber(ARGV[5])
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 redis.call('ZADD', KEYS[2], score, KEYS[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', score - tonumber(ARGV[2]))
@@ -80,7 +82,13 @@ class RedisStateStore(Fallback):
         return await self._try(in_redis, lambda: self.memory.claim(key))
 
     async def _write(self, key: str, flow: dict[str, Any], *, claim: bool) -> dict[str, Any] | None:
-        args: list[str | int] = [json.dumps(flow), FLOW_LIFETIME_SECONDS, self.max_entries, "claim" if claim else ""]
+        args: list[str | int | float] = [
+            json.dumps(flow),
+            FLOW_LIFETIME_SECONDS,
+            self.max_entries,
+            "claim" if claim else "",
+            time.time(),
+        ]
         size, previous = await self._put(keys=[self.prefix + key, self.index], args=args)
         self._size = int(size)
         return json.loads(previous) if previous else None

@@ -42,7 +42,16 @@ def test_local_entra_reads_xms_cc_where_msal_puts_it():
 
 @pytest.mark.parametrize(
     "claims",
-    [None, "", "not json", "[]", '{"id_token": {"xms_cc": {"values": ["cp1"]}}}', '{"access_token": {"xms_cc": 1}}'],
+    [
+        None,
+        "",
+        "not json",
+        "[]",
+        '{"id_token": {"xms_cc": {"values": ["cp1"]}}}',
+        '{"access_token": {"xms_cc": 1}}',
+        '{"access_token": "x"}',
+        '{"access_token": ' * 5000 + "1" + "}" * 5000,
+    ],
 )
 def test_local_entra_ignores_claims_without_capabilities(claims):
     assert requested_capabilities(claims) == []

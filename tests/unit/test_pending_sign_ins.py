@@ -52,12 +52,13 @@ def run(coro):
 
 
 def test_a_flow_travels_in_the_cookie_without_its_authorize_url_and_costs_the_store_nothing(pending):
-    cookie = run(pending.begin(None, flow("s1"), "/me"))
+    state = "state-visible-only-to-the-server"
+    cookie = run(pending.begin(None, flow(state), "/me"))
     assert len(pending.backup) == 0
     bundle = pending.read(cookie)
-    assert [f.state for f in bundle.flows] == ["s1"] and "auth_uri" not in bundle.flows[0].flow
-    assert "v" * 43 not in cookie and "s1" not in cookie  # sealed, not merely signed
-    found, after = run(pending.finish(bundle, "s1"))
+    assert [f.state for f in bundle.flows] == [state] and "auth_uri" not in bundle.flows[0].flow
+    assert "v" * 43 not in cookie and state not in cookie  # sealed, not merely signed
+    found, after = run(pending.finish(bundle, state))
     assert found.next_path == "/me" and found.flow["code_verifier"] == "v" * 43
     assert pending.read(after).binding == bundle.binding and pending.read(after).flows == []
 
