@@ -2,7 +2,9 @@
 
 python run.py                 serve the app as configured by the environment / .env
 python run.py --demo          serve it against the bundled local Entra stand-in
-python run.py --workers 4     several worker processes (configure shared stores first)
+python run.py --workers 4     several worker processes (configure shared stores first) under a
+                              supervisor: `kill -HUP <pid>` reloads them one by one, `kill -TERM
+                              <pid>` stops them, letting requests finish (SHUTDOWN_GRACE_SECONDS)
 """
 
 from __future__ import annotations
@@ -13,12 +15,17 @@ import logging
 import os
 import socket
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
-import uvicorn
-
-from secure_auth.config import ConfigError, load_settings
+from secure_auth.config import ConfigError, Settings, load_settings
+from secure_auth.operations.logs import configure_logging
+from secure_auth.serving.sockets import listening_sockets
+from secure_auth.serving.supervisor import Supervisor
+from secure_auth.serving.workers import Launch
+from secure_auth.web import worker
 
 ROOT = Path(__file__).resolve().parent
 
@@ -32,11 +39,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def listen_or_explain(host: str, port: int) -> socket.socket | None:
-    """The listening socket, or None after one line saying the port is taken and how to choose
-    another (uvicorn's own message is a bare `[Errno 98]`)."""
+def listen_or_explain(host: str, port: int, count: int = 1) -> list[socket.socket] | None:
+    """`count` listening sockets on the port (one per worker), or None after one line saying
+    the port is taken and how to choose another (uvicorn's own message is a bare `[Errno 98]`)."""
     try:
-        return tcp_listener(host, port)
+        return listening_sockets(host, port, count)
     except OSError as exc:
         reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
         message = f"error: port {port} on {host} {reason}: stop what uses it, or choose another with --port"
@@ -44,19 +51,17 @@ def listen_or_explain(host: str, port: int) -> socket.socket | None:
         return None
 
 
-def serve(app: object, sock: socket.socket, log_level: str = "info") -> None:
-    # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1,
-    # and any local client could pick its own address; FORWARDED_ALLOW_IPS decides that.
-    config = uvicorn.Config(app, log_level=log_level, proxy_headers=False)  # type: ignore[arg-type]
-    uvicorn.Server(config).run(sockets=[sock])
+def serve(app: Callable[..., Any], sock: socket.socket, grace: float) -> None:
+    """One process: SIGTERM or Ctrl+C lets requests in flight finish within `grace` seconds."""
+    worker.run(app, [sock], grace=grace)
 
 
 def run_demo(args: argparse.Namespace) -> int:
     from app import create_app
     from local_entra import DEMO_CLIENT_ID, LocalEntra, demo_config
 
-    sock = listen_or_explain("127.0.0.1", args.port)
-    if sock is None:
+    sockets = listen_or_explain("127.0.0.1", args.port)
+    if sockets is None:
         return 2
     base_url = f"http://localhost:{args.port}"
     config = demo_config(
@@ -77,6 +82,8 @@ def run_demo(args: argparse.Namespace) -> int:
             entra_oidc_authority="",
             entra_client_secret=None,
             entra_client_certificate=None,
+            entra_client_assertion_file=None,
+            azure_federated_token_file=None,  # a pod's workload identity must not make the demo confidential
             entra_ca_bundle=entra.ca_bundle_path,
             entra_allowed_tenants="",
             public_base_url=base_url,
@@ -86,9 +93,11 @@ def run_demo(args: argparse.Namespace) -> int:
             # A newcomer clicking around must not meet the production-minded defaults.
             rate_limit_default="5000/hour",
             rate_limit_auth="60/minute",
+            # The admin page steps up to this authentication context (local_entra asks to approve).
+            admin_auth_context="c1",
         )
         print(_demo_banner(base_url, entra, config.users), flush=True)
-        serve(create_app(settings), sock)
+        serve(create_app(settings), sockets[0], settings.shutdown_grace_seconds)
     finally:
         entra.stop()
     return 0
@@ -103,29 +112,59 @@ def _demo_banner(base_url: str, entra: object, users: list) -> str:
     for user in users:
         roles = f"  roles: {', '.join(user.roles)}" if user.roles else ""
         lines.append(f"    {user.username:<28} password: {user.password}{roles}")
-    lines.append("")
+    front_url = getattr(entra, "front_url", "")
+    lines += [
+        "",
+        "  The admin page steps up to authentication context c1: local_entra asks you to approve.",
+        f"  Continuous access evaluation: revoke a user's sessions at {front_url}/_local_entra/sessions,",
+        "  then open the profile page again.",
+        "",
+    ]
     return "\n".join(lines)
 
 
-def tcp_listener(host: str, port: int) -> socket.socket:
-    """The listening socket, created with proto=IPPROTO_TCP: accepted connections inherit
-    it, and asyncio turns on TCP_NODELAY only then. uvicorn's own --workers socket leaves
-    proto at 0, which costs ~40 ms per keep-alive request on Linux (uvicorn issue #3149)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
+def settings_for_port(port: int) -> tuple[Settings, dict[str, str]]:
+    """The settings, and what the workers' environment needs on top of this process's:
+    without PUBLIC_BASE_URL, the app is the address this process serves, not another app's
+    port 8000. (Read again at each reload, so a PUBLIC_BASE_URL added to .env counts.)"""
+    settings = load_settings()
+    if "public_base_url" in settings.model_fields_set:
+        return settings, {}
+    base_url = f"http://localhost:{port}"
+    return load_settings(public_base_url=base_url), {"PUBLIC_BASE_URL": base_url}
 
 
-def serve_workers(sock: socket.socket, workers: int) -> None:
-    """Several worker processes on one socket, each building its app from the environment."""
-    from uvicorn.supervisors import Multiprocess
+def supervise(
+    host: str,
+    port: int,
+    workers: int,
+    worker_options: Sequence[str] = (),
+    read: tuple[Settings, dict[str, str]] | None = None,
+) -> int:
+    """Worker processes, each building app:app from the environment, under the supervisor
+    (secure_auth/serving/supervisor.py): one listening socket per worker. `read`: the
+    settings main() has just read (a reload reads them again)."""
+    sockets = listen_or_explain(host, port, workers)
+    if sockets is None:
+        return 2
+    environment = dict(os.environ)
+    # The workers import what this process imported, wherever it was started from.
+    python_path = os.pathsep.join(filter(None, [str(ROOT), environment.get("PYTHONPATH")]))
+    first = [read] if read is not None else []
 
-    config = uvicorn.Config("app:app", workers=workers, proxy_headers=False)
-    Multiprocess(config, sockets=[sock]).run()
+    def plan() -> Launch:
+        settings, extra = first.pop() if first else settings_for_port(port)
+        configure_logging(settings.log_level, settings.log_format)
+        grace = settings.shutdown_grace_seconds
+        command = (sys.executable, "-P", "-m", "secure_auth.web.worker", "app:app", "--grace", str(grace))
+        env = {**environment, **extra, "PYTHONPATH": python_path}
+        return Launch((*command, *worker_options), env, grace)
+
+    try:
+        return Supervisor(sockets, plan).run()
+    except ConfigError as exc:
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,11 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.demo:
         return run_demo(args)
     try:
-        settings = load_settings()
-        if "public_base_url" not in settings.model_fields_set:
-            # Not configured: the address this process serves, not another app's port 8000.
-            os.environ["PUBLIC_BASE_URL"] = f"http://localhost:{args.port}"
-            settings = load_settings()
+        settings, extra = settings_for_port(args.port)
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
@@ -152,15 +187,14 @@ def main(argv: list[str] | None = None) -> int:
             "to the address people use",
             settings.base_url, public_port, args.port, public_port,
         )  # fmt: skip
-    sock = listen_or_explain(args.host, args.port)
-    if sock is None:
-        return 2
     if args.workers > 1:
-        serve_workers(sock, args.workers)
-        return 0
+        return supervise(args.host, args.port, args.workers, read=(settings, extra))
+    sockets = listen_or_explain(args.host, args.port)
+    if sockets is None:
+        return 2
     from app import create_app
 
-    serve(create_app(settings), sock)
+    serve(create_app(settings), sockets[0], settings.shutdown_grace_seconds)
     return 0
 
 

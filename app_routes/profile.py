@@ -8,7 +8,7 @@ from fastapi.responses import Response
 
 from secure_auth.outbound.graph import GraphError
 from secure_auth.web.dependencies import CurrentUser, GraphDep
-from secure_auth.web.rendering import error_response, render
+from secure_auth.web.rendering import error_response, render, request_id
 
 router = APIRouter(prefix="/profile")
 
@@ -26,7 +26,7 @@ SHOWN_FIELDS = {
 @router.get("")
 async def profile(request: Request, session: CurrentUser, graph: GraphDep) -> Response:
     try:
-        me = await graph.my_profile(session)
+        me = await graph.my_profile(session, request_id(request))
     except GraphError as exc:
         return error_response(
             request,

@@ -9,6 +9,7 @@ the bare route.
 
     ./dev bench                       (installs wrk if missing, then runs this)
     .venv/bin/python bench/bench_speed.py [--rounds 5] [--seconds 4] [--connections 16]
+    ./dev bench --workers-only        (only 2 workers against 1, as `run.py --workers N` serves)
 
 Needs Redis on 127.0.0.1:6379 for the Redis figures (database 14 is used and flushed).
 """
@@ -45,8 +46,8 @@ UVICORN_FLAGS = ["--no-access-log", "--log-level", "warning"]
 
 
 def start_server(target: str, port: int, env: dict[str, str], workers: int = 0) -> subprocess.Popen[bytes]:
-    """uvicorn with the bench's flags; `workers` > 0 serves app:app under uvicorn's
-    supervisor on run.py's kind of socket (bench/serve_workers.py), for 1 and 2 alike."""
+    """uvicorn with the bench's flags; `workers` > 0 serves app:app under run.py's
+    supervisor (bench/serve_workers.py), for 1 and 2 alike."""
     if workers:
         command = [sys.executable, "bench/serve_workers.py", str(port), str(workers)]
     else:
@@ -100,6 +101,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=4)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--no-redis", action="store_true", help="skip the Redis and two-worker figures")
+    parser.add_argument("--workers-only", action="store_true", help="only the two-worker figure (on Redis)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is not installed: `./dev bench` installs it (apt-get install wrk)", file=sys.stderr)
@@ -127,6 +129,13 @@ def main() -> int:
     def env_for(name: str, store: str) -> dict[str, str]:
         return {**base_env, "PUBLIC_BASE_URL": urls[name], "SESSION_STORE_URL": store}
 
+    if args.workers_only:
+        try:
+            subprocess.run(["redis-cli", "-n", "14", "flushdb"], check=True, capture_output=True)
+            print_workers(*measure_workers(args, urls, ports, env_for))
+        finally:
+            entra.stop()
+        return 0
     processes = [
         start_server("bench.bare_app:app", ports["bare"], base_env),
         start_server("app:app", ports["memory"], env_for("memory", "memory://")),
@@ -177,14 +186,17 @@ def main() -> int:
             f"   {' '.join(f'{r:.2f}' for r in target.ratios)}"
         )
     if worker_figures:
-        one, two = worker_figures
-        ratios = [t / o for o, t in zip(one, two, strict=True)]
-        print(
-            f"signed-in home page on Redis, wrk -t2 -c32: 1 worker {statistics.median(one):,.0f} req/s, "
-            f"2 workers {statistics.median(two):,.0f} req/s, ratio {statistics.median(ratios):.2f} "
-            f"(per round: {' '.join(f'{r:.2f}' for r in ratios)})"
-        )
+        print_workers(*worker_figures)
     return 0
+
+
+def print_workers(one: list[float], two: list[float]) -> None:
+    ratios = [t / o for o, t in zip(one, two, strict=True)]
+    print(
+        f"signed-in home page on Redis, wrk -t2 -c32: 1 worker {statistics.median(one):,.0f} req/s, "
+        f"2 workers {statistics.median(two):,.0f} req/s, ratio {statistics.median(ratios):.2f} "
+        f"(per round: {' '.join(f'{r:.2f}' for r in ratios)})"
+    )
 
 
 def measure_workers(

@@ -14,6 +14,7 @@ from .config import (
     GRAPH_RESOURCE_ID,
     ClientRegistration,
     DemoUser,
+    FederatedCredential,
     LocalEntraConfig,
     demo_config,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "GRAPH_RESOURCE_ID",
     "ClientRegistration",
     "DemoUser",
+    "FederatedCredential",
     "LocalEntra",
     "LocalEntraConfig",
     "demo_config",

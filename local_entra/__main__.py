@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Post-logout redirect URI: {post_logout}")
     print(f"Sign-in pages (browser):  {entra.front_url}")
     print(f"Graph stand-in (/v1.0/me): GRAPH_BASE_URL={entra.authority_host}")
+    print(f"Revoke a user's sessions (CAE): {entra.front_url}/_local_entra/sessions")
     print("\nDemo users:")
     for user in config.users:
         roles = ", ".join(user.roles) or "no roles"

@@ -1,4 +1,5 @@
-"""The front channel: ``/{tenant}/oauth2/v2.0/authorize`` (GET shows the form, POST signs in).
+"""The front channel: ``GET /{tenant}/oauth2/v2.0/authorize`` checks the request and shows
+the sign-in form (its answers are in ``sign_in``).
 
 Errors about the client or the redirect URI are shown as a page, never
 redirected, so an unregistered URI can't receive anything (as Entra).
@@ -6,41 +7,22 @@ redirected, so an unregistered URI can't receive anything (as Entra).
 
 from __future__ import annotations
 
-import hmac
 import re
 import time
-import uuid
-from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, Response
 
 from . import pages
+from .claims import ClaimsError, parse_claims
 from .context import Context, TenantRef
 from .errors import error_response, tenant_not_found
-from .store import AuthCode, PendingSignIn
-from .tokens import ScopeError, client_info, grant_scopes, parse_scopes
+from .redirects import error_redirect
+from .sign_in import SSO_COOKIE, sign_in_page
+from .store import PendingSignIn
+from .tokens import ScopeError, grant_scopes, parse_scopes
 
 PKCE_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
-
-
-def add_query(url: str, params: dict[str, str]) -> str:
-    """Append parameters to a redirect URI, keeping any query it already has."""
-    parts = urlsplit(url)
-    extra = urlencode(params)
-    query = f"{parts.query}&{extra}" if parts.query else extra
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
-
-
-def redirect(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
-
-
-def error_redirect(redirect_uri: str, error: str, description: str, state: str | None) -> RedirectResponse:
-    params = {"error": error, "error_description": description}
-    if state is not None:
-        params["state"] = state
-    return redirect(add_query(redirect_uri, params))
 
 
 def _missing(name: str) -> Response:
@@ -56,25 +38,6 @@ def router(ctx: Context) -> APIRouter:
     def tenant_or_error(tenant: str) -> TenantRef | JSONResponse:
         ref = ctx.resolve_tenant(tenant)
         return ref if ref is not None else error_response(tenant_not_found(tenant))
-
-    def sign_in_page(
-        pending: PendingSignIn,
-        request_id: str,
-        action: str,
-        *,
-        username: str = "",
-        error: str | None = None,
-    ) -> Response:
-        return pages.render(
-            "signin.html",
-            form_targets=[pending.redirect_uri],
-            client_id=pending.client_id,
-            request_id=request_id,
-            action=action,
-            username=username,
-            error=error,
-            users=ctx.config.users,
-        )
 
     @api.get("/{tenant}/oauth2/v2.0/authorize", response_model=None)
     async def authorize(tenant: str, request: Request) -> Response:
@@ -155,6 +118,15 @@ def router(ctx: Context) -> APIRouter:
                 "login_required",
                 "AADSTS50058: A silent sign-in request was sent but no user is signed in.",
             )
+        try:
+            claims = parse_claims(q.get("claims"))
+        except ClaimsError as exc:
+            return fail("invalid_request", str(exc))
+        max_age = q.get("max_age")
+        if max_age is not None and not (max_age.isdigit() and len(max_age) <= 9):
+            return fail("invalid_request", "AADSTS90018: The max_age parameter must be a number of seconds.")
+        if claims.value:
+            ctx.store.cae.record("authorize", q.get("login_hint") or "", q.get("claims") or "")
 
         pending = PendingSignIn(
             tenant=ref.segment,
@@ -168,84 +140,12 @@ def router(ctx: Context) -> APIRouter:
             login_hint=q.get("login_hint"),
             client_info=q.get("client_info") == "1",
             expires_at=time.time() + ctx.config.code_lifetime * 5,
+            claims=q.get("claims") or "",
+            max_age=int(max_age) if max_age is not None else None,
+            prompt=prompt,
         )
         request_id = ctx.store.add_pending(pending)
-        return sign_in_page(pending, request_id, request.url.path, username=pending.login_hint or "")
-
-    @api.post("/{tenant}/oauth2/v2.0/authorize", response_model=None)
-    async def sign_in(tenant: str, request: Request) -> Response:
-        ctx.store.count("login")
-        ref = tenant_or_error(tenant)
-        if isinstance(ref, JSONResponse):
-            return ref
-        form = await request.form()
-        request_id = str(form.get("request_id") or "")
-        pending = ctx.store.get_pending(request_id) if request_id else None
-        if pending is None:
-            return pages.error_page(
-                "Your sign-in request has expired",
-                "AADSTS50089: Authentication failed due to flow token expired. "
-                "Go back to the application and sign in again.",
-            )
-        if form.get("action") == "cancel":
-            ctx.store.drop_pending(request_id)
-            return error_redirect(
-                pending.redirect_uri,
-                "access_denied",
-                "AADSTS65004: User declined to consent to access the app.",
-                pending.state,
-            )
-
-        username = str(form.get("username") or "").strip()
-        password = str(form.get("password") or "")
-        user = ctx.config.user(username)
-        action = request.url.path
-        if user is None:
-            return sign_in_page(
-                pending,
-                request_id,
-                action,
-                username=username,
-                error=f"AADSTS50034: The user account {username or '(empty)'} does not exist in "
-                "this directory. Pick one of the demo accounts below.",
-            )
-        if not hmac.compare_digest(password.encode(), user.password.encode()):
-            return sign_in_page(
-                pending,
-                request_id,
-                action,
-                username=username,
-                error="AADSTS50126: Error validating credentials due to invalid username or password.",
-            )
-        # Any demo user may sign in, whatever tenant the authority names: tokens carry the
-        # user's home tenant (tid, iss), and checking that is the app's job.
-        if ctx.store.drop_pending(request_id) is None:  # a double submit lost the race
-            return pages.error_page(
-                "Your sign-in request has expired",
-                "AADSTS50089: Authentication failed due to flow token expired.",
-            )
-
-        now = time.time()
-        sid = str(uuid.uuid4())
-        code = ctx.store.add_code(
-            AuthCode(
-                client_id=pending.client_id,
-                redirect_uri=pending.redirect_uri,
-                scopes=pending.scopes,
-                nonce=pending.nonce,
-                code_challenge=pending.code_challenge,
-                username=user.username,
-                sid=sid,
-                issued_at=now,
-                expires_at=now + ctx.config.code_lifetime,
-            )
-        )
-        params = {"code": code}
-        if pending.client_info:
-            params["client_info"] = client_info(user)
-        if pending.state is not None:
-            params["state"] = pending.state
-        params["session_state"] = sid
-        return redirect(add_query(pending.redirect_uri, params))
+        cookie = request.cookies.get(SSO_COOKIE)
+        return sign_in_page(ctx, pending, request_id, request.url.path, cookie, username=pending.login_hint or "")
 
     return api

@@ -1,8 +1,10 @@
 """Client authentication at the token endpoint.
 
 Public clients must present nothing; confidential clients present a secret
-(``client_secret_post`` / ``client_secret_basic``) or a certificate-signed JWT
-(``private_key_jwt``), matched to the registered certificate by thumbprint.
+(``client_secret_post`` / ``client_secret_basic``) or a JWT (``private_key_jwt``). A JWT
+the app signed itself (iss == sub == client id) is checked against the registered
+certificate, matched by thumbprint; any other issuer's JWT against the app's federated
+credentials (federated.py).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import base64
 import binascii
 import hmac
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote_plus
 
 import jwt
@@ -20,6 +23,7 @@ from starlette.datastructures import FormData, Headers
 
 from .config import ClientRegistration, LocalEntraConfig
 from .errors import OAuthError, invalid_client
+from .federated import uses_federated_credential, verify_federated_assertion
 from .keys import b64url
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -29,12 +33,13 @@ ASSERTION_ALGORITHMS = ("RS256", "PS256")
 @dataclass(frozen=True)
 class AuthenticatedClient:
     registration: ClientRegistration
-    method: str  # "none", "client_secret", "private_key_jwt"
+    method: str  # "none", "client_secret", "private_key_jwt", "federated_credential"
+    assertion_claims: dict[str, Any] | None = None  # a federated credential's verified token
 
     @property
     def azpacr(self) -> str:
-        """Entra's ``azpacr``: 0 public, 1 secret, 2 certificate."""
-        return {"none": "0", "client_secret": "1", "private_key_jwt": "2"}[self.method]
+        """Entra's ``azpacr``: 0 public, 1 secret, 2 certificate or other assertion."""
+        return {"none": "0", "client_secret": "1"}.get(self.method, "2")
 
 
 def _basic_credentials(headers: Headers) -> tuple[str, str] | None:
@@ -99,6 +104,10 @@ def authenticate_client(
                 f"The request body must contain the following parameter: 'client_assertion' "
                 f"with client_assertion_type '{JWT_BEARER}'.",
             )
+        claims = _unverified_claims(assertion)
+        if uses_federated_credential(claims, client):
+            verified = verify_federated_assertion(assertion, claims, client)
+            return AuthenticatedClient(client, "federated_credential", verified)
         _verify_assertion(assertion, client, audiences)
         return AuthenticatedClient(client, "private_key_jwt")
     if secret:
@@ -115,6 +124,14 @@ def authenticate_client(
         7000218,
         "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
     )
+
+
+def _unverified_claims(assertion: str) -> dict[str, Any]:
+    """Only to choose the path (certificate or federated); each path verifies the signature."""
+    try:
+        return jwt.decode(assertion, options={"verify_signature": False})
+    except jwt.InvalidTokenError:
+        raise invalid_client(50027, "JWT token is invalid or malformed.") from None
 
 
 def _verify_assertion(assertion: str, client: ClientRegistration, audiences: list[str]) -> None:

@@ -9,6 +9,7 @@ import ipaddress
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 #: The demo "Contoso" tenant. Fixed so that an app's .env keeps working across runs.
 DEMO_TENANT_ID = "7d1c4c3e-0f6a-4a4b-9c55-3b1f2f0d5a10"
@@ -54,6 +55,23 @@ class DemoUser:
         )
 
 
+#: The audience Entra requires of a federated credential's token (the public cloud's).
+TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
+
+
+@dataclass
+class FederatedCredential:
+    """A federated identity credential: tokens from ``issuer`` about ``subject`` for one of
+    ``audiences`` stand in for the app's secret. Entra fetches the issuer's keys from its
+    OIDC discovery document; here they are given as a JWKS (``{"keys": [...]}``)."""
+
+    issuer: str
+    subject: str
+    jwks: dict[str, Any]
+    audiences: list[str] = field(default_factory=lambda: [TOKEN_EXCHANGE_AUDIENCE])
+    name: str = "federated-credential"
+
+
 @dataclass
 class ClientRegistration:
     """An app registration, with the settings Entra checks at runtime."""
@@ -64,6 +82,7 @@ class ClientRegistration:
     public_client: bool = True
     client_secret: str | None = None
     certificate_pem: bytes | None = None
+    federated_credentials: list[FederatedCredential] = field(default_factory=list)
 
     @property
     def is_confidential(self) -> bool:

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from .bearer import BearerError, BearerToken, bearer_value, verify_access_token
+from .cae import challenge_header
 from .config import GRAPH_RESOURCE_ID, DemoUser
 from .context import Context
 from .tokens import OIDC_SCOPES
@@ -26,15 +27,20 @@ GRAPH_AUDIENCES = [GRAPH_RESOURCE_ID, "https://graph.microsoft.com"]
 PROFILE_SCOPES = frozenset(
     s.lower() for s in ("User.Read", "User.ReadWrite", "User.Read.All", "User.ReadWrite.All", "Directory.Read.All")
 )
+CAE_MESSAGE = (
+    "Continuous access evaluation resulted in challenge with result: InteractionRequired and code: "
+    "TokenIssuedBeforeRevocationTimestamp"
+)
 ODATA_JSON = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
 
 
 class GraphError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, claims: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.claims = claims  # a CAE claims challenge for the WWW-Authenticate header
 
 
 def router(ctx: Context) -> APIRouter:
@@ -63,10 +69,12 @@ def router(ctx: Context) -> APIRouter:
 
     def error(request: Request, exc: GraphError) -> JSONResponse:
         headers = {}
-        if exc.status == 401:
+        authorization_uri = f"{ctx.front_url}/common/oauth2/v2.0/authorize"
+        if exc.claims is not None:
+            headers["WWW-Authenticate"] = challenge_header(exc.claims, GRAPH_RESOURCE_ID, authorization_uri)
+        elif exc.status == 401:
             headers["WWW-Authenticate"] = (
-                f'Bearer realm="", authorization_uri="{ctx.front_url}/common/oauth2/v2.0/authorize", '
-                f'client_id="{GRAPH_RESOURCE_ID}"'
+                f'Bearer realm="", authorization_uri="{authorization_uri}", client_id="{GRAPH_RESOURCE_ID}"'
             )
         body = {"error": {"code": exc.code, "message": exc.message}}
         return respond(request, body, exc.status, **headers)
@@ -83,6 +91,9 @@ def router(ctx: Context) -> APIRouter:
             token = verify_access_token(bearer_value(request.headers.get("authorization")), ctx, GRAPH_AUDIENCES)
         except BearerError as exc:
             raise GraphError(401, "InvalidAuthenticationToken", exc.message) from None
+        challenge = ctx.store.cae.challenge(token.claims)
+        if challenge is not None:
+            raise GraphError(401, "InvalidAuthenticationToken", CAE_MESSAGE, claims=challenge)
         if not _permitted(token, allowed_scopes):
             raise GraphError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
         for user in ctx.config.users:

@@ -19,12 +19,14 @@ from types import TracebackType
 
 import uvicorn
 
+from .cae import challenge_header
 from .config import LocalEntraConfig, require_loopback
 from .context import Context
 from .keys import KeySet
+from .revocation import revoke_sessions
 from .server import create_app
 from .store import RefreshFailure, Store
-from .tls import ensure_tls_files, tls_files
+from .tls import TlsFiles, ensure_tls_files, tls_files
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -52,13 +54,29 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 class LocalEntra:
-    """A local Entra ID v2.0 stand-in. ``with LocalEntra(cfg) as le: ...`` or start()/stop()."""
+    """A local Entra ID v2.0 stand-in. ``with LocalEntra(cfg) as le: ...`` or start()/stop().
 
-    def __init__(self, config: LocalEntraConfig, https_port: int = 0, http_port: int = 0) -> None:
+    ``server_name``: a host name that resolves to its loopback address (a hosts entry), used
+    in every URL it hands out instead of the address, as a deployment test needs (production
+    refuses a loopback identity provider by name). ``tls``: the certificate to serve the back
+    channel with, from a CA of the caller's, instead of one generated into ``state_dir``.
+    """
+
+    def __init__(
+        self,
+        config: LocalEntraConfig,
+        https_port: int = 0,
+        http_port: int = 0,
+        *,
+        server_name: str | None = None,
+        tls: TlsFiles | None = None,
+    ) -> None:
         require_loopback(config.host)
         self.config = config
         self.tenant_id: str = config.tenant_id
-        self.ca_bundle_path: Path = tls_files(Path(config.state_dir)).ca_path
+        self._tls = tls
+        self._server_name = server_name
+        self.ca_bundle_path: Path = tls.ca_path if tls else tls_files(Path(config.state_dir)).ca_path
         self._requested_ports = (https_port, http_port)
         self._store = Store()
         self._keys = KeySet()
@@ -75,14 +93,14 @@ class LocalEntra:
     # -- addresses ----------------------------------------------------------
     @property
     def authority_host(self) -> str:
-        """``https://127.0.0.1:<port>``: discovery, token and keys (the back channel)."""
+        """``https://127.0.0.1:<port>`` (or the server name): discovery, token and keys (the back channel)."""
         if self._authority_host is None:
             raise RuntimeError("LocalEntra is not started")
         return self._authority_host
 
     @property
     def front_url(self) -> str:
-        """``http://127.0.0.1:<port>``: authorize/sign-in and logout (the browser's side)."""
+        """``http://127.0.0.1:<port>`` (or the server name): authorize/sign-in and logout (the browser's side)."""
         if self._front_url is None:
             raise RuntimeError("LocalEntra is not started")
         return self._front_url
@@ -100,7 +118,7 @@ class LocalEntra:
             raise RuntimeError("local_entra refuses to run when APP_ENV=production")
         if self._thread is not None:
             raise RuntimeError("LocalEntra is already started")
-        files = ensure_tls_files(Path(self.config.state_dir))
+        files = self._tls or ensure_tls_files(Path(self.config.state_dir))
         self.ca_bundle_path = files.ca_path
         host = self.config.host
         https_port, http_port = self._requested_ports
@@ -111,8 +129,9 @@ class LocalEntra:
             https_sock.close()
             raise
         self._sockets = [https_sock, http_sock]
-        self._authority_host = f"https://{_url_host(host)}:{https_sock.getsockname()[1]}"
-        self._front_url = f"http://{_url_host(host)}:{http_sock.getsockname()[1]}"
+        name = self._server_name or _url_host(host)
+        self._authority_host = f"https://{name}:{https_sock.getsockname()[1]}"
+        self._front_url = f"http://{name}:{http_sock.getsockname()[1]}"
 
         app = create_app(
             Context(
@@ -228,6 +247,18 @@ class LocalEntra:
         self._store.revoke_refresh(username)
 
     @property
+    def client_assertions(self) -> list[dict]:
+        """The claims of each federated-credential assertion accepted, oldest first."""
+        with self._store.lock:
+            return [dict(claims) for claims in self._store.client_assertions]
+
+    @property
+    def client_capabilities_seen(self) -> list[list[str]]:
+        """The client capabilities (xms_cc) of each token response, oldest first."""
+        with self._store.lock:
+            return [list(values) for values in self._store.capabilities_seen]
+
+    @property
     def refresh_token_requests(self) -> int:
         """refresh_token grants received so far (``counters["token_refresh_token"]``)."""
         return self._store.counter("token_refresh_token")
@@ -241,3 +272,42 @@ class LocalEntra:
         "consent_required")``. The refresh token presented is not consumed.
         """
         self._store.set_refresh_failure(RefreshFailure(error, aadsts, suberror))
+
+    # -- sign-ins, step-up and continuous access evaluation (test hooks) ------------
+    def age_sign_ins(self, seconds: float) -> None:
+        """Every browser's last sign-in here moves ``seconds`` into the past: a later
+        sign-in that continues with it carries that old ``auth_time``, and a ``max_age``
+        shorter than its age asks for the password again."""
+        self._store.age_browser_sessions(seconds)
+
+    def cae_event(self, username: str) -> None:
+        """A critical event (a location or policy change): resources refuse the user's
+        access tokens issued so far with a claims challenge; a token asked for with the
+        challenge's claims is accepted (the refresh token still works)."""
+        self._store.cae.event(username)
+
+    def revoke_sessions(self, username: str) -> None:
+        """ "Revoke sessions", as in the admin center: refresh tokens and sign-ins end, and a
+        CAE event makes resources challenge the user's access tokens."""
+        revoke_sessions(self._store, username)
+
+    def challenge_always(self, username: str) -> None:
+        """Resources challenge every access token of the user, whatever claims it was asked
+        for with: the same challenge, over and over (a client must not loop on it)."""
+        self._store.cae.event(username, always=True)
+
+    def clear_challenges(self) -> None:
+        self._store.cae.clear()
+
+    def cae_challenge(self, access_token_claims: dict) -> str | None:
+        """For an API stand-in: the WWW-Authenticate value to refuse a token with (a CAE
+        claims challenge), or None when the token is accepted."""
+        claims = self._store.cae.challenge(access_token_claims)
+        if claims is None:
+            return None
+        return challenge_header(claims, str(access_token_claims.get("aud", "")), f"{self.front_url}/common")
+
+    @property
+    def claims_requests(self) -> list[tuple[str, str, str]]:
+        """Claims parameters received so far: (``"authorize"`` or ``"token"``, username, JSON)."""
+        return list(self._store.cae.requests)

@@ -13,11 +13,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from . import authorize, graph, pages, token_endpoint
-from .authorize import add_query, redirect
+from . import authorize, graph, pages, revocation, sign_in, token_endpoint
 from .config import ClientRegistration
 from .context import Context, TenantRef
 from .errors import error_response, tenant_not_found
+from .redirects import add_query, redirect
 
 DISCOVERY_CACHE = {"Cache-Control": "public, max-age=86400"}
 
@@ -32,6 +32,8 @@ def create_app(ctx: Context) -> FastAPI:
     app.state.local_entra = ctx
     app.mount(pages.STATIC_PATH, StaticFiles(directory=pages.STATIC_DIR), name="local_entra_static")
     app.include_router(authorize.router(ctx))
+    app.include_router(sign_in.router(ctx))
+    app.include_router(revocation.router(ctx))
     app.include_router(token_endpoint.router(ctx))
     app.include_router(graph.router(ctx))
 
@@ -71,11 +73,15 @@ def create_app(ctx: Context) -> FastAPI:
         params = dict(request.query_params)
         if request.method == "POST":
             params.update({k: str(v) for k, v in (await request.form()).items()})
+        # The browser's sign-in here ends too: the next sign-in asks for the password.
+        ctx.store.end_browser_sessions(request.cookies.get(sign_in.SSO_COOKIE))
         target = params.get("post_logout_redirect_uri")
+        response: Response = pages.render("signed_out.html")
         if target and allowed_post_logout(ctx, target, params.get("client_id")):
             state = params.get("state")
-            return redirect(add_query(target, {"state": state}) if state else target)
-        return pages.render("signed_out.html")
+            response = redirect(add_query(target, {"state": state}) if state else target)
+        response.delete_cookie(sign_in.SSO_COOKIE, path="/")
+        return response
 
     return app
 

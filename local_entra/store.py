@@ -11,9 +11,12 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from .cae import CaeState
 
 IdTokenTransform = Callable[..., str]
+MAX_BROWSER_SESSIONS = 10_000
 
 
 @dataclass
@@ -31,6 +34,24 @@ class PendingSignIn:
     login_hint: str | None
     client_info: bool
     expires_at: float
+    claims: str = ""  # the claims request parameter, as sent
+    max_age: int | None = None
+    prompt: str = ""
+    # Set once the user is known (a password, or the browser's session): the step-up
+    # page then only asks for approval.
+    username: str | None = None
+    auth_time: float | None = None
+    sid: str | None = None
+
+
+@dataclass
+class BrowserSession:
+    """The user signed in at this browser (Entra's SSO session): who, and when they last
+    entered their password (the ``auth_time`` that ``max_age`` is checked against)."""
+
+    username: str
+    auth_time: float
+    sid: str
 
 
 @dataclass
@@ -45,6 +66,8 @@ class AuthCode:
     issued_at: float
     expires_at: float
     redeemed: bool = False
+    auth_time: float = 0.0
+    acrs: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -63,6 +86,8 @@ class RefreshGrant:
     scopes: list[str]
     sid: str
     expires_at: float
+    auth_time: float = 0.0
+    acrs: list[str] = field(default_factory=list)
 
 
 class Store:
@@ -76,6 +101,10 @@ class Store:
         self.token_delay = 0.0  # seconds every token request waits (LocalEntra.slow_token_endpoint)
         self._id_token_transform: IdTokenTransform | None = None
         self._refresh_failure: RefreshFailure | None = None
+        self.client_assertions: list[dict] = []  # verified federated-credential tokens, oldest first
+        self.capabilities_seen: list[list[str]] = []  # xms_cc of each token issued, oldest first
+        self._browser_sessions: dict[str, BrowserSession] = {}
+        self.cae = CaeState()
 
     # -- bookkeeping -------------------------------------------------------
     def count(self, *names: str) -> None:
@@ -146,11 +175,43 @@ class Store:
                 return None
             return self._refresh.pop(value)
 
+    def restore_refresh(self, value: str, grant: RefreshGrant) -> None:
+        with self.lock:
+            self._refresh[value] = grant
+
     def revoke_refresh(self, username: str | None = None) -> None:
         with self.lock:
             wanted = username.lower() if username else None
             for key in [k for k, v in self._refresh.items() if wanted in (None, v.username.lower())]:
                 del self._refresh[key]
+
+    # -- browser sessions (SSO) ------------------------------------------------
+    def add_browser_session(self, session: BrowserSession) -> str:
+        value = secrets.token_urlsafe(32)
+        with self.lock:
+            self._browser_sessions[value] = session
+            while len(self._browser_sessions) > MAX_BROWSER_SESSIONS:  # the oldest go first
+                del self._browser_sessions[next(iter(self._browser_sessions))]
+        return value
+
+    def browser_session(self, value: str | None) -> BrowserSession | None:
+        with self.lock:
+            return self._browser_sessions.get(value or "")
+
+    def end_browser_sessions(self, value: str | None = None, username: str | None = None) -> None:
+        """End one browser's session (sign-out), or every one of a user's (revocation)."""
+        with self.lock:
+            if value:
+                self._browser_sessions.pop(value, None)
+            if username:
+                for key in [k for k, v in self._browser_sessions.items() if v.username.lower() == username.lower()]:
+                    del self._browser_sessions[key]
+
+    def age_browser_sessions(self, seconds: float) -> None:
+        """Move every browser's last sign-in ``seconds`` into the past (``max_age`` tests)."""
+        with self.lock:
+            for session in self._browser_sessions.values():
+                session.auth_time -= seconds
 
     # -- test hooks -----------------------------------------------------------
     def fail_next(self, count: int, status: int) -> None:
@@ -169,6 +230,14 @@ class Store:
         with self.lock:
             failure, self._refresh_failure = self._refresh_failure, None
             return failure
+
+    def record_client_assertion(self, claims: dict) -> None:
+        with self.lock:
+            self.client_assertions.append(dict(claims))
+
+    def record_capabilities(self, capabilities: list[str]) -> None:
+        with self.lock:
+            self.capabilities_seen.append(list(capabilities))
 
     def counter(self, name: str) -> int:
         with self.lock:

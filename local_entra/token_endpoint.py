@@ -11,11 +11,14 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import json
 import time
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from .capabilities import requested_capabilities
+from .claims import ClaimsError, ClaimsRequest, parse_claims
 from .client_auth import AuthenticatedClient, authenticate_client
 from .config import DemoUser
 from .context import Context
@@ -58,6 +61,13 @@ def _required(form, name: str) -> str:
     return value
 
 
+def _claims(form) -> ClaimsRequest:
+    try:
+        return parse_claims(str(form.get("claims") or ""))
+    except ClaimsError as exc:
+        raise OAuthError("invalid_request", 70011, str(exc).removeprefix("AADSTS70011: ")) from None
+
+
 def router(ctx: Context) -> APIRouter:
     api = APIRouter()
 
@@ -78,6 +88,8 @@ def router(ctx: Context) -> APIRouter:
             if failure is not None:
                 raise injected_failure(failure)
             client = authenticate_client(form, request.headers, ctx.config, ref.canonical, ctx.token_audiences(ref))
+            if client.assertion_claims is not None:
+                ctx.store.record_client_assertion(client.assertion_claims)
             if grant_type == "authorization_code":
                 body = redeem_code(form, client)
             elif grant_type == "refresh_token":
@@ -138,6 +150,10 @@ def router(ctx: Context) -> APIRouter:
             nonce=code.nonce,
             sid=code.sid,
             want_client_info=form.get("client_info") == "1",
+            capabilities=requested_capabilities(form.get("claims")),
+            claims=_claims(form),
+            auth_time=code.auth_time,
+            acrs=code.acrs,
         )
 
     def redeem_refresh_token(form, client: AuthenticatedClient) -> dict:
@@ -159,6 +175,18 @@ def router(ctx: Context) -> APIRouter:
                 "and was inactive for the configured lifetime.",
             )
         user = _user(stored.username)
+        claims = _claims(form)
+        if not set(claims.acrs()) <= set(stored.acrs):
+            # An authentication context this sign-in never satisfied: only the user can. Like
+            # Entra's interaction errors, this leaves the refresh token usable.
+            ctx.store.restore_refresh(value, stored)
+            raise OAuthError(
+                "interaction_required",
+                50076,
+                "Due to a configuration change made by your administrator, the resource requires an "
+                "authentication context this sign-in did not satisfy. Sign in interactively.",
+                suberror="additional_action",
+            )
         scopes = stored.scopes
         requested = parse_scopes(str(form.get("scope") or ""))
         if requested:
@@ -176,6 +204,10 @@ def router(ctx: Context) -> APIRouter:
             nonce=None,
             sid=stored.sid,
             want_client_info=form.get("client_info") == "1",
+            capabilities=requested_capabilities(form.get("claims")),
+            claims=claims,
+            auth_time=stored.auth_time,
+            acrs=stored.acrs,
         )
 
     def _user(username: str) -> DemoUser:
@@ -192,8 +224,13 @@ def router(ctx: Context) -> APIRouter:
         nonce: str | None,
         sid: str,
         want_client_info: bool,
+        capabilities: list[str],
+        claims: ClaimsRequest,
+        auth_time: float,
+        acrs: list[str],
     ) -> dict:
         config = ctx.config
+        ctx.store.record_capabilities(capabilities)
         client_id = client.registration.client_id
         now = int(time.time())
         issuer = ctx.issuer(user.tid.lower())
@@ -207,7 +244,12 @@ def router(ctx: Context) -> APIRouter:
             now=now,
             lifetime=config.access_token_lifetime,
             own_api=config.client(grant.resource or client_id) is not None,
+            capabilities=capabilities,
+            acrs=acrs,
         )
+        if claims.value:
+            ctx.store.cae.record("token", user.username, json.dumps(claims.value))
+        ctx.store.cae.issued(user.username, access_claims["uti"], claims)
         id_claims = id_token_claims(
             user,
             client_id=client_id,
@@ -217,6 +259,8 @@ def router(ctx: Context) -> APIRouter:
             now=now,
             lifetime=config.id_token_lifetime,
             groups_limit=config.groups_overage_limit,
+            auth_time=int(auth_time) if auth_time else now,
+            acrs=acrs,
         )
         transform = ctx.store.take_id_token_transform()
         id_token = transform(id_claims, ctx.keys.sign) if transform else ctx.keys.sign(id_claims)
@@ -235,6 +279,8 @@ def router(ctx: Context) -> APIRouter:
                     scopes=[*grant.oidc, *grant.resource_scopes],
                     sid=sid,
                     expires_at=now + config.refresh_token_lifetime,
+                    auth_time=auth_time,
+                    acrs=list(acrs),
                 )
             )
         body["id_token"] = id_token

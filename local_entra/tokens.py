@@ -136,7 +136,11 @@ def id_token_claims(
     now: int,
     lifetime: int,
     groups_limit: int = 200,
+    auth_time: int | None = None,
+    acrs: list[str] | None = None,
 ) -> dict[str, Any]:
+    """``auth_time`` is always there (Entra's optional claim, configured); ``acrs`` lists the
+    authentication contexts this sign-in satisfied, when a claims request asked for one."""
     claims: dict[str, Any] = {
         "aud": client_id,
         "iss": issuer,
@@ -161,6 +165,10 @@ def id_token_claims(
         claims["nonce"] = nonce
     if user.roles:
         claims["roles"] = list(user.roles)
+    if auth_time is not None:
+        claims["auth_time"] = auth_time
+    if acrs:
+        claims["acrs"] = list(acrs)
     claims.update(group_claims(user, groups_limit))
     return dict(sorted(claims.items()))
 
@@ -176,6 +184,8 @@ def access_token_claims(
     now: int,
     lifetime: int,
     own_api: bool,
+    capabilities: list[str] | None = None,
+    acrs: list[str] | None = None,
 ) -> dict[str, Any]:
     audience = grant.resource or client_id
     claims: dict[str, Any] = {
@@ -200,4 +210,8 @@ def access_token_claims(
     }
     if own_api and user.roles:
         claims["roles"] = list(user.roles)
+    if capabilities:
+        claims["xms_cc"] = list(capabilities)  # what the client said it can do (cp1: CAE)
+    if acrs:
+        claims["acrs"] = list(acrs)
     return dict(sorted(claims.items()))

@@ -41,6 +41,7 @@ for _name in list(os.environ):
         "APP_ENV",
         "PUBLIC_BASE_URL",
         "TRUSTED_HOSTS",
+        "AZURE_FEDERATED_TOKEN_FILE",
     ):
         del os.environ[_name]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,13 +17,12 @@ from cryptography import x509
 from limits import parse_many
 from pydantic import ValidationError
 
+from secure_auth.config.credentials import check_client_credential, require_file
+from secure_auth.config.errors import ConfigError
+from secure_auth.config.serving import serving_problem
 from secure_auth.config.settings import LOOPBACK_HOSTS, RESERVED_SCOPES, Settings
 
 logger = logging.getLogger("secure_auth.config")
-
-
-class ConfigError(Exception):
-    """A configuration problem, phrased as one line: the variable, what is wrong, the fix."""
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -64,21 +64,9 @@ def check_settings(s: Settings) -> None:
         _require_https_url("ENTRA_AUTHORITY_HOST", s.entra_authority_host, needs_path=False)
         if "/" in s.entra_tenant_id.strip("/"):
             raise ConfigError("ENTRA_TENANT_ID must be a tenant ID or domain without slashes")
-    if s.entra_client_secret and s.entra_client_certificate is not None:
-        raise ConfigError(
-            "ENTRA_CLIENT_SECRET and ENTRA_CLIENT_CERTIFICATE are both set: keep one credential "
-            "(a certificate is the stronger choice) and remove the other"
-        )
-    if s.entra_client_certificate is not None:
-        _require_file("ENTRA_CLIENT_CERTIFICATE", s.entra_client_certificate)
-        text = s.entra_client_certificate.read_text(errors="replace")
-        if "PRIVATE KEY-----" not in text or "BEGIN CERTIFICATE-----" not in text:
-            raise ConfigError(
-                "ENTRA_CLIENT_CERTIFICATE must be a PEM file holding both the private key and the "
-                "certificate: concatenate them into one file"
-            )
+    check_client_credential(s)
     if s.entra_ca_bundle is not None:
-        _require_file("ENTRA_CA_BUNDLE", s.entra_ca_bundle)
+        require_file("ENTRA_CA_BUNDLE", s.entra_ca_bundle)
         if "BEGIN CERTIFICATE-----" not in s.entra_ca_bundle.read_text(errors="replace"):
             raise ConfigError("ENTRA_CA_BUNDLE must be a PEM file of CA certificates")
     reserved = RESERVED_SCOPES.intersection(s.scopes)
@@ -132,6 +120,8 @@ def check_settings(s: Settings) -> None:
         raise ConfigError("PROXY_MAX_CONNECTIONS must be between 2 and 10000, such as 100")
     if not 0 < s.outbound_timeout <= 300:
         raise ConfigError("OUTBOUND_TIMEOUT must be between 0 and 300 seconds")
+    if problem := serving_problem(s):
+        raise ConfigError(problem)
     _check_rate_limits(s)
     _check_proxies_and_origins(s)
     if s.web_concurrency > 1 and not s.uses_redis:
@@ -235,8 +225,7 @@ def _check_production(s: Settings) -> None:
         raise ConfigError(
             f"SESSION_SECRET_KEY is shorter than {MIN_SECRET_KEY_BYTES} bytes: use a longer random value, {_KEY_ADVICE}"
         )
-    lowered = key.lower()
-    if any(word in lowered for word in _EXAMPLE_SECRETS) or len(set(key)) < 8:
+    if _looks_like_an_example(key):
         raise ConfigError(
             f"SESSION_SECRET_KEY looks like an example value: replace it with a random one, {_KEY_ADVICE}"
         )
@@ -258,7 +247,7 @@ def _check_production(s: Settings) -> None:
             "remove it (Entra's certificates chain to public roots)"
         )
     authority_host = urlsplit(s.entra_oidc_authority or s.entra_authority_host).hostname or ""
-    if authority_host in LOOPBACK_HOSTS or authority_host.startswith("127."):
+    if authority_host in LOOPBACK_HOSTS or authority_host.startswith("127.") or authority_host.endswith(".localhost"):
         raise ConfigError(
             "ENTRA_AUTHORITY_HOST / ENTRA_OIDC_AUTHORITY points at a loopback identity provider in production: "
             "use your real Entra authority"
@@ -268,6 +257,18 @@ def _check_production(s: Settings) -> None:
             "DEBUG_INFO_ROLE is required when DEBUG_INFO_ENABLED=true in production: name the app role "
             "whose holders may read /debug-info"
         )
+
+
+def _looks_like_an_example(key: str) -> bool:
+    """Few distinct characters, or an example word in text that is not random (a random key
+    of 48 bytes now and then contains "test" or "your": its characters are then still spread
+    evenly, some 5 bits each, where words give about 4)."""
+    if len(set(key)) < 8:
+        return True
+    if not any(word in key.lower() for word in _EXAMPLE_SECRETS):
+        return False
+    counts = [key.count(ch) for ch in set(key)]
+    return -sum(c / len(key) * math.log2(c / len(key)) for c in counts) < 4.5
 
 
 def _is_local_stand_in_ca(path: Path) -> bool:
@@ -290,8 +291,3 @@ def _require_https_url(name: str, value: str, *, needs_path: bool) -> None:
         raise ConfigError(f"{name} must include a path, such as https://contoso.ciamlogin.com/contoso.onmicrosoft.com")
     if parts.query or parts.fragment:
         raise ConfigError(f"{name} must not carry a query or fragment")
-
-
-def _require_file(name: str, path: Path) -> None:
-    if not path.is_file():
-        raise ConfigError(f"{name} points at '{path}', which is not a readable file: fix the path")

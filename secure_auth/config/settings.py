@@ -17,6 +17,7 @@ from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from secure_auth.config.origins import normalised_origin
+from secure_auth.validators.claims import is_auth_context_id
 
 logger = logging.getLogger("secure_auth.config")
 
@@ -49,6 +50,9 @@ class Settings(BaseSettings):
     entra_oidc_authority: str = ""
     entra_client_secret: SecretStr | None = None
     entra_client_certificate: Path | None = None
+    entra_client_assertion_file: Path | None = None  # a signed JWT, read at each token request (it rotates)
+    azure_federated_token_file: Path | None = None  # Kubernetes workload identity's token, when nothing else is set
+    entra_client_capabilities: str = "cp1"  # MSAL's client_capabilities: Entra sees them as xms_cc
     entra_scopes: str = ""
     entra_allowed_tenants: str = ""
     entra_ca_bundle: Path | None = None
@@ -88,10 +92,16 @@ class Settings(BaseSettings):
     max_request_body_bytes: int = 1_048_576  # every route but the API proxy
     proxy_idle_timeout: float = 30.0  # a client that stops reading a proxied response is cut
     proxy_max_connections: int = 100  # the API proxy's connection pool, shared fairly between people
+    shutdown_grace_seconds: float = 20.0  # a stop or reload lets requests in flight finish this long
+
+    # The Conditional Access authentication context the example admin page steps up to (c1..c99).
+    admin_auth_context: str = ""
 
     @field_validator(
         "entra_client_secret",
         "entra_client_certificate",
+        "entra_client_assertion_file",
+        "azure_federated_token_file",
         "entra_ca_bundle",
         "session_secret_key",
         "token_cache_key",
@@ -103,6 +113,17 @@ class Settings(BaseSettings):
         # An empty variable in .env means "not set", not "the current directory" or "".
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("admin_auth_context")
+    @classmethod
+    def _auth_context_id(cls, value: str) -> str:
+        value = value.strip()
+        if value and not is_auth_context_id(value):
+            raise ValueError(
+                "an authentication context id is c1 to c99 (Entra admin center: Protection > Conditional "
+                "Access > Authentication context); leave it empty for none"
+            )
+        return value
+
     # ----- derived values (computed once) -----
 
     @property
@@ -110,11 +131,28 @@ class Settings(BaseSettings):
         return self.app_env == "production"
 
     @property
+    def client_assertion_file(self) -> Path | None:
+        """ENTRA_CLIENT_ASSERTION_FILE; with no credential set at all, AZURE_FEDERATED_TOKEN_FILE
+        (the token Kubernetes workload identity projects into the pod)."""
+        if self.entra_client_assertion_file is not None:
+            return self.entra_client_assertion_file
+        if self.entra_client_secret or self.entra_client_certificate is not None:
+            return None
+        return self.azure_federated_token_file
+
+    @property
+    def client_capabilities(self) -> list[str]:
+        return [c for c in self.entra_client_capabilities.replace(",", " ").split() if c]
+
+    @property
     def is_confidential(self) -> bool:
-        return bool(self.entra_client_secret) or self.entra_client_certificate is not None
+        credentials = (self.entra_client_certificate, self.client_assertion_file)
+        return bool(self.entra_client_secret) or any(c is not None for c in credentials)
 
     @property
     def client_kind(self) -> str:
+        if self.client_assertion_file is not None:
+            return "confidential client (federated credential)"
         if self.entra_client_certificate is not None:
             return "confidential client (certificate)"
         if self.entra_client_secret:

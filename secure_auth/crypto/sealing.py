@@ -38,14 +38,16 @@ class Sealer:
     def seal(self, plaintext: str, *, context: bytes) -> str:
         nonce = os.urandom(_NONCE_BYTES)
         sealed = self._keys[self._current_id].encrypt(nonce, plaintext.encode("utf-8"), context)
-        return SEALED_PREFIX + base64.urlsafe_b64encode(self._current_id + nonce + sealed).decode("ascii")
+        # Without padding: a cookie value ending in "=" is sent quoted, which some clients keep.
+        return SEALED_PREFIX + base64.urlsafe_b64encode(self._current_id + nonce + sealed).decode("ascii").rstrip("=")
 
     def open(self, value: str, *, context: bytes) -> str | None:
         """The plaintext, or None when no configured key opens it for this context."""
         if not value.startswith(SEALED_PREFIX):
             return None
+        body = value[len(SEALED_PREFIX) :]
         try:
-            raw = base64.urlsafe_b64decode(value[len(SEALED_PREFIX) :].encode("ascii"))
+            raw = base64.urlsafe_b64decode((body + "=" * (-len(body) % 4)).encode("ascii"))
         except (ValueError, UnicodeEncodeError):
             return None
         head = _KEY_ID_BYTES + _NONCE_BYTES

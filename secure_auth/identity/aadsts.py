@@ -49,14 +49,54 @@ _HELP = {
         7000218,
         "Entra expects a client secret or certificate",
         "The redirect URI is registered under the Web platform, which makes the app confidential: set "
-        "ENTRA_CLIENT_SECRET or ENTRA_CLIENT_CERTIFICATE, or register the redirect URI under Mobile and "
-        "desktop applications and enable 'Allow public client flows'.",
+        "ENTRA_CLIENT_SECRET, ENTRA_CLIENT_CERTIFICATE or ENTRA_CLIENT_ASSERTION_FILE, or register the "
+        "redirect URI under Mobile and desktop applications and enable 'Allow public client flows'.",
     ),
     700025: AadstsHelp(
         700025,
         "A public client must not send a credential",
-        "The app registration is a public client: remove ENTRA_CLIENT_SECRET / ENTRA_CLIENT_CERTIFICATE, or "
-        "register the redirect URI under the Web platform.",
+        "The app registration is a public client: remove ENTRA_CLIENT_SECRET / ENTRA_CLIENT_CERTIFICATE / "
+        "ENTRA_CLIENT_ASSERTION_FILE (and AZURE_FEDERATED_TOKEN_FILE), or register the redirect URI under "
+        "the Web platform.",
+    ),
+    # Federated credentials (a signed JWT from another issuer as the app's credential).
+    70021: AadstsHelp(
+        70021,
+        "No federated credential matches the app's client assertion",
+        "In the app registration, Certificates & secrets > Federated credentials must hold one whose issuer, "
+        "subject and audience (api://AzureADTokenExchange) are exactly those of the token in "
+        "ENTRA_CLIENT_ASSERTION_FILE / AZURE_FEDERATED_TOKEN_FILE (/debug-info shows them). A credential "
+        "added minutes ago may still be propagating.",
+    ),
+    700211: AadstsHelp(
+        700211,
+        "No federated credential trusts the client assertion's issuer",
+        "Add a federated credential whose issuer is exactly the token's iss (the cluster's OIDC issuer URL, "
+        "trailing slash included); /debug-info shows it.",
+    ),
+    700212: AadstsHelp(
+        700212,
+        "The client assertion's audience matches no federated credential",
+        "The token must be issued for audience api://AzureADTokenExchange, the audience of the federated "
+        "credential (for Kubernetes, the projected service-account token's audience).",
+    ),
+    700213: AadstsHelp(
+        700213,
+        "The client assertion's subject matches no federated credential",
+        "The federated credential's subject identifier must equal the token's sub exactly (case-sensitive), "
+        "e.g. system:serviceaccount:<namespace>:<service account>; /debug-info shows it.",
+    ),
+    700024: AadstsHelp(
+        700024,
+        "The app's client assertion has expired or is not yet valid",
+        "Whatever writes the token file (Kubernetes workload identity) has stopped renewing it, or this "
+        "server's clock is off; /debug-info shows the token's expiry.",
+    ),
+    700027: AadstsHelp(
+        700027,
+        "The app's client assertion failed signature validation",
+        "The certificate uploaded to the app registration, or the issuer's published keys, do not match "
+        "the key that signed the assertion.",
     ),
     9002327: AadstsHelp(
         9002327,

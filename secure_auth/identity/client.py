@@ -24,8 +24,8 @@ import requests
 
 from secure_auth.config import Settings
 from secure_auth.config.origins import normalised_origin
-from secure_auth.crypto.certificates import certificate_credential
 from secure_auth.crypto.primitives import sha256_hex
+from secure_auth.identity.credential import ClientAssertionUnavailable, client_credential
 from secure_auth.identity.errors import (
     IdentityProviderUnavailable,
     SignInError,
@@ -37,6 +37,7 @@ from secure_auth.identity.http import IdpHttpSession, trust_bundle
 from secure_auth.identity.keys import SigningKeys
 from secure_auth.identity.metadata import ProviderMetadata
 from secure_auth.operations.logs import install_log_redaction
+from secure_auth.validators.claims import claims_digest
 from secure_auth.validators.id_token import IssuerPolicy, TokenValidationError, validate_id_token
 
 logger = logging.getLogger("secure_auth.identity")
@@ -49,6 +50,14 @@ warnings.filterwarnings("ignore", message="response_mode='form_post' is recommen
 class SignInResult:
     claims: dict[str, Any]
     token_cache: str
+    # What the sign-in asked the IdP for (a step-up's or a challenge's claims, a max_age):
+    # a session remembers it, so the same request is not sent round again in a loop.
+    requested_claims: str | None = None
+    max_age: int | None = None
+
+    @property
+    def asked(self) -> dict[str, Any]:
+        return {"claims": claims_digest(self.requested_claims), "max_age": self.max_age}
 
 
 class IdentityClient:
@@ -56,11 +65,7 @@ class IdentityClient:
         self.settings = settings
         install_log_redaction()  # MSAL's DEBUG records carry codes and verifiers
         self.http = IdpHttpSession(verify=trust_bundle(settings.entra_ca_bundle), timeout=settings.entra_http_timeout)
-        self._credential: str | dict[str, str] | None = None
-        if settings.entra_client_certificate is not None:
-            self._credential = certificate_credential(settings.entra_client_certificate.read_bytes())
-        elif settings.entra_client_secret is not None:
-            self._credential = settings.entra_client_secret.get_secret_value()
+        self._credential = client_credential(settings)
         self.keys = SigningKeys(self._fetch_jwks)
         self._last_metadata: ProviderMetadata | None = None
         self._browser_origins = frozenset({normalised_origin(settings.authority)})
@@ -109,6 +114,8 @@ class IdentityClient:
             "client_id": self.settings.entra_client_id,
             "http_client": self.http,
             "token_cache": token_cache,
+            # MSAL merges them into the claims parameter: Entra sees xms_cc (cp1: CAE-capable).
+            "client_capabilities": self.settings.client_capabilities or None,
         }
         if self.settings.uses_oidc_authority:
             kwargs["oidc_authority"] = self.settings.authority
@@ -126,8 +133,12 @@ class IdentityClient:
         prompt: str | None = None,
         extra_scopes: list[str] | None = None,
         claims_challenge: str | None = None,
+        max_age: int | None = None,
     ) -> dict[str, Any]:
         """Start an auth code flow with PKCE (S256), state and nonce; return MSAL's flow dict.
+        `claims_challenge`: a claims request (a step-up, a resource's challenge), which MSAL
+        merges with the client capabilities; `max_age`: re-authenticate a sign-in older than
+        that many seconds. Both are kept in the flow dict for complete_sign_in.
 
         response_mode=query: the callback is then a top-level GET, which carries the
         SameSite=Lax cookie that binds the flow to this browser (a cross-site form_post
@@ -140,6 +151,7 @@ class IdentityClient:
                 login_hint=login_hint,
                 prompt=prompt,
                 claims_challenge=claims_challenge,
+                max_age=max_age,
                 response_mode="query",
             )
         except (requests.RequestException, ValueError) as exc:
@@ -147,6 +159,11 @@ class IdentityClient:
 
     def complete_sign_in(self, flow: dict[str, Any], auth_response: dict[str, str]) -> SignInResult:
         cache = msal.SerializableTokenCache()  # this attempt's alone: dropped on any failure
+        requested_claims = flow.get("claims_challenge")  # MSAL pops it from the flow
+        max_age = flow.get("max_age")
+        # auth_time against max_age is checked with the other id_token checks below (MSAL's
+        # own check would raise a RuntimeError indistinguishable from a nonce mismatch).
+        flow = {key: value for key, value in flow.items() if key != "max_age"}
         try:
             app = self._msal_app(cache)  # may fetch discovery when its cache has expired
         except (requests.RequestException, ValueError) as exc:
@@ -157,6 +174,8 @@ class IdentityClient:
             raise SignInError("state_mismatch") from None
         except RuntimeError:
             raise SignInError("nonce_mismatch") from None
+        except ClientAssertionUnavailable as exc:
+            raise SignInError(_ASSERTION_UNAVAILABLE, status_code=503, description=_assertion_detail(exc)) from None
         except (msal.exceptions.MsalServiceError, requests.RequestException) as exc:
             raise SignInError("idp_unavailable", status_code=502, description=type(exc).__name__) from None
         if "error" in result:
@@ -177,19 +196,31 @@ class IdentityClient:
                 client_id=self.settings.entra_client_id,
                 issuer_policy=IssuerPolicy(metadata.issuer, self.settings.allowed_tenants),
                 expected_nonce=sha256_hex(flow["nonce"]),
+                max_age=max_age if isinstance(max_age, int) else None,
             )
         except TokenValidationError as exc:
             raise SignInError("token_validation_failed", description=exc.reason) from None
         except IdentityProviderUnavailable:
             raise SignInError("idp_unavailable", status_code=502, description="jwks_unavailable") from None
-        return SignInResult(claims=claims, token_cache=cache.serialize())
+        return SignInResult(
+            claims=claims,
+            token_cache=cache.serialize(),
+            requested_claims=requested_claims if isinstance(requested_claims, str) else None,
+            max_age=max_age if isinstance(max_age, int) else None,
+        )
 
     def acquire_token(
-        self, token_cache: str, scopes: list[str], *, force_refresh: bool = False
+        self,
+        token_cache: str,
+        scopes: list[str],
+        *,
+        force_refresh: bool = False,
+        claims_challenge: str | None = None,
     ) -> tuple[str, str | None]:
         """An access token for `scopes` from a user's serialised MSAL cache (refreshing
-        it when it is missing or has under 5 minutes left). Returns the token and the
-        new serialised cache, or None when the cache did not change."""
+        it when it is missing or has under 5 minutes left; always, with the claims a
+        resource's challenge asks for). Returns the token and the new serialised cache, or
+        None when the cache did not change."""
         cache = msal.SerializableTokenCache()
         if token_cache:
             cache.deserialize(token_cache)
@@ -198,9 +229,13 @@ class IdentityClient:
             accounts = app.get_accounts()
             if not accounts:
                 raise TokenError("reauthenticate", "no account in the token cache")
-            result = app.acquire_token_silent_with_error(scopes, accounts[0], force_refresh=force_refresh)
+            result = app.acquire_token_silent_with_error(
+                scopes, accounts[0], force_refresh=force_refresh, claims_challenge=claims_challenge
+            )
         except (msal.exceptions.MsalServiceError, requests.RequestException, ValueError) as exc:
             raise TokenError("unavailable", type(exc).__name__) from None
+        except ClientAssertionUnavailable as exc:
+            raise TokenError("unavailable", f"{_ASSERTION_UNAVAILABLE}:{_assertion_detail(exc)}") from None
         if result is None:
             raise TokenError("reauthenticate", "no refresh token")
         if "error" in result:
@@ -223,3 +258,11 @@ class IdentityClient:
             params["logout_hint"] = login_hint
         separator = "&" if "?" in endpoint else "?"
         return f"{endpoint}{separator}{urlencode(params)}"
+
+
+_ASSERTION_UNAVAILABLE = "client_assertion_unavailable"
+
+
+def _assertion_detail(exc: ClientAssertionUnavailable) -> str:
+    """For the log line (with the request id): why, and which file; never its content."""
+    return f"{exc.reason}:{exc.path}"

@@ -30,7 +30,10 @@ class TokenError(Exception):
 
     kind: "reauthenticate" (refresh token expired, revoked or missing: sign in again),
     "consent" (more consent or a claims challenge: go through the authorize endpoint for
-    these scopes), or "unavailable" (the IdP could not be reached: try later).
+    these scopes), "unavailable" (the IdP could not be reached: try later), "claims" (a
+    resource's claims challenge no silent refresh answered: through the authorize endpoint
+    with `claims`), or "claims_loop" (the same challenge again right after signing in with
+    it: stop, with an error page).
     """
 
     def __init__(

@@ -27,6 +27,10 @@ def configuration_facts(settings: Settings) -> dict[str, Any]:
         "Instance discovery": "on" if settings.instance_discovery else "off",
         "ENTRA_CLIENT_SECRET": REDACTED if settings.entra_client_secret else "(not set)",
         "ENTRA_CLIENT_CERTIFICATE": str(settings.entra_client_certificate or "(not set)"),
+        "ENTRA_CLIENT_ASSERTION_FILE": str(settings.entra_client_assertion_file or "(not set)"),
+        "AZURE_FEDERATED_TOKEN_FILE": str(settings.azure_federated_token_file or "(not set)")
+        + ("" if settings.client_assertion_file == settings.azure_federated_token_file else " (not used)"),
+        "ENTRA_CLIENT_CAPABILITIES": " ".join(settings.client_capabilities) or "(none)",
         "ENTRA_SCOPES": " ".join(settings.scopes) or "(none beyond openid profile offline_access)",
         "ENTRA_ALLOWED_TENANTS": ", ".join(sorted(settings.allowed_tenants)) or "(any the issuer allows)",
         "ENTRA_CA_BUNDLE": str(settings.entra_ca_bundle or "(public roots only)"),

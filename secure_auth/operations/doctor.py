@@ -10,17 +10,11 @@ from urllib.parse import urlsplit
 from secure_auth.config import Settings
 from secure_auth.config.checks import MIN_SECRET_KEY_BYTES
 from secure_auth.config.origins import normalised_origin
+from secure_auth.identity.credential import AssertionStatus
+from secure_auth.operations.credential_checks import client_capabilities_check, client_credential_check
+from secure_auth.operations.verdicts import OK, PROBLEM, WARNING, Check
 
-OK, WARNING, PROBLEM = "ok", "warning", "problem"
 COOKIE_HEADER_LIMIT = 4096
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    verdict: str
-    finding: str
-    fix: str = ""
 
 
 @dataclass(frozen=True)
@@ -37,6 +31,7 @@ class Facts:
     idp_error: str | None = None
     signing_keys: int | None = None
     now: float = 0.0
+    client_assertion: AssertionStatus | None = None  # the federated token file, when one is used
 
 
 def run_checks(settings: Settings, facts: Facts) -> list[Check]:
@@ -50,6 +45,8 @@ def run_checks(settings: Settings, facts: Facts) -> list[Check]:
         workers_check(settings),
         secret_check(settings),
         client_kind_check(settings),
+        client_credential_check(settings, facts.client_assertion, facts.now),
+        client_capabilities_check(settings),
         cookie_size_check(facts),
     ]
 
@@ -238,6 +235,7 @@ def cookie_size_check(facts: Facts) -> Check:
             name,
             WARNING,
             finding + " Browsers and proxies start refusing headers around 4-8 KB.",
-            "Other cookies on this host are large; this app's own cookie holds only a session id.",
+            "Other cookies on this host are large; this app's own cookies hold only a session id and, "
+            "during a sign-in, up to 3 KB of sealed pending sign-ins.",
         )
     return Check(name, OK, finding)

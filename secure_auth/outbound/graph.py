@@ -50,9 +50,17 @@ class GraphClient:
         self.sessions = sessions
 
     async def call(
-        self, session: Session, method: str, path: str, scopes: list[str], json: Any = None
+        self,
+        session: Session,
+        method: str,
+        path: str,
+        scopes: list[str],
+        json: Any = None,
+        *,
+        request_id: str | None = None,
     ) -> dict[str, Any]:
-        """One Graph call with the user's token (refreshed once on a 401); a JSON object back."""
+        """One Graph call with the user's token (refreshed once on a 401, or asked for with the
+        claims of a CAE challenge); a JSON object back."""
         url = self.base_url + path
 
         async def send(token: str) -> httpx.Response:
@@ -61,7 +69,9 @@ class GraphClient:
             )
 
         try:
-            response = await call_with_token(self.tokens, session, scopes, send)
+            response = await call_with_token(
+                self.tokens, session, scopes, send, request_id=request_id, resource="graph"
+            )
         except httpx.HTTPError as exc:
             raise GraphError(502, type(exc).__name__) from None
         if response.status_code == 401:
@@ -76,15 +86,20 @@ class GraphClient:
             raise GraphError(502, "not_an_object")
         return body
 
-    async def my_profile(self, session: Session) -> dict[str, Any]:
-        return await self.call(session, "GET", "/v1.0/me", [GRAPH_PROFILE_SCOPE])
+    async def my_profile(self, session: Session, request_id: str | None = None) -> dict[str, Any]:
+        return await self.call(session, "GET", "/v1.0/me", [GRAPH_PROFILE_SCOPE], request_id=request_id)
 
     async def load_overage_groups(self, session: Session, request_id: str | None) -> None:
         """Too many groups for the id_token: fetch them from Graph with the user's token and
         keep them with the session. A failure leaves the session without groups (and logs)."""
         try:
             body = await self.call(
-                session, "POST", "/v1.0/me/getMemberObjects", [GRAPH_GROUPS_SCOPE], json={"securityEnabledOnly": False}
+                session,
+                "POST",
+                "/v1.0/me/getMemberObjects",
+                [GRAPH_GROUPS_SCOPE],
+                json={"securityEnabledOnly": False},
+                request_id=request_id,
             )
         except (GraphError, TokenError) as exc:
             security_event("groups_overage_failed", request_id, reason=type(exc).__name__)

@@ -202,7 +202,9 @@ async def _forward(
         return await client.send(outbound, stream=True)
 
     try:
-        upstream = await call_with_token(services.tokens, session, settings.api_scope_list, send)
+        upstream = await call_with_token(
+            services.tokens, session, settings.api_scope_list, send, request_id=rid, resource="api"
+        )
     except TokenError:
         release()
         raise  # sign in again, or consent: the application's handler answers

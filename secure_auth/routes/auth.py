@@ -24,7 +24,8 @@ from secure_auth.operations.events import security_event
 from secure_auth.outbound.graph import has_groups_overage
 from secure_auth.sessions.model import Session
 from secure_auth.validators.redirects import safe_next_path
-from secure_auth.web.cookies import clear_flow_cookie, clear_session_cookie, set_flow_cookie, set_session_cookie
+from secure_auth.validators.sign_in_options import sign_in_options
+from secure_auth.web.cookies import clear_session_cookie, set_flow_cookie, set_session_cookie
 from secure_auth.web.dependencies import MaybeSession, ServicesDep
 from secure_auth.web.rendering import error_response, render, request_id
 from secure_auth.web.services import Services
@@ -33,7 +34,6 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 MAX_CALLBACK_PARAM_LENGTH = 8192
 ALLOWED_PROMPTS = frozenset({"login", "select_account", "consent", "none"})
-MAX_CLAIMS_LENGTH = 4096
 RETRY_URL = "/auth/login"
 TENANT_REFUSALS = frozenset({"other_tenant", "tenant_not_allowed"})
 
@@ -52,20 +52,21 @@ async def login(
     moved: str | None = None,
     scope: str | None = None,
     claims: str | None = None,
+    max_age: str | None = None,
 ) -> Response:
     """Starts a sign-in. `scope` asks for extra delegated scopes (incremental consent),
-    limited to the ones this app uses; `claims` carries an IdP's claims challenge."""
+    limited to the ones this app uses; `claims` carries a claims request (a resource's
+    challenge, a step-up); `max_age` asks to re-authenticate an older sign-in."""
     settings = services.settings
     next_path = safe_next_path(next)
     extra_scopes = [s for s in (scope or "").split() if s in settings.consentable_scopes]
-    claims_challenge = claims if claims and len(claims) <= MAX_CLAIMS_LENGTH else None
+    options = sign_in_options(claims, max_age)
     # The flow cookie belongs to the public host; starting elsewhere (127.0.0.1 instead
     # of localhost, say) would lose it at the callback, so move to the public origin
     # first, once: a proxy that rewrites Host must not cause a redirect loop.
     if not same_origin(request, settings.base_url) and moved is None:
         carried = {"scope": " ".join(extra_scopes)} if extra_scopes else {}
-        if claims_challenge:
-            carried["claims"] = claims_challenge
+        carried.update(options.query())
         query = urlencode({"next": next_path, "moved": "1", **carried})
         return RedirectResponse(f"{settings.base_url}/auth/login?{query}", status_code=303)
 
@@ -74,7 +75,8 @@ async def login(
             services.identity.begin_sign_in,
             prompt=prompt if prompt in ALLOWED_PROMPTS else None,
             extra_scopes=extra_scopes,
-            claims_challenge=claims_challenge,
+            claims_challenge=options.claims,
+            max_age=options.max_age,
         )
     except SignInError as exc:
         security_event("login_failed", request_id(request), reason=exc.reason)
@@ -114,12 +116,10 @@ async def callback(request: Request, services: ServicesDep, session: MaybeSessio
     # Single use: taken even when what follows fails.
     pending, cookie = await services.pending.finish(bundle, state)
     if pending is None:
-        return _failed(request, 400, "unknown_state", _NOT_THIS_BROWSER)
-    response = await _complete(request, services, session, pending, params)
-    if cookie is None:
-        clear_flow_cookie(response, settings)
+        response = _failed(request, 400, "unknown_state", _NOT_THIS_BROWSER)
     else:
-        set_flow_cookie(response, settings, cookie)
+        response = await _complete(request, services, session, pending, params)
+    set_flow_cookie(response, settings, cookie)
     return response
 
 
@@ -173,13 +173,13 @@ async def _complete(
             retry_url=RETRY_URL,
         )
 
-    if session is not None:
-        await services.sessions.end(session)  # a new id at every sign-in
     new_session = await services.sessions.create(
         claims=result.claims,
         token_cache=result.token_cache,
         client_ip=request.client.host if request.client else "",
         user_agent=request.headers.get("user-agent", ""),
+        previous=session,  # ended: a new id at every sign-in (the same person's state carries over)
+        asked=result.asked,
     )
     if has_groups_overage(result.claims):
         await services.graph.load_overage_groups(new_session, rid)
@@ -235,6 +235,11 @@ def _sign_in_error_message(exc: SignInError, code: int | None) -> str:
         return _idp_message(code)
     if exc.reason == "idp_unavailable":
         return "The identity provider could not be reached. Try again in a moment."
+    if exc.reason == "client_assertion_unavailable":
+        return (
+            "This app could not read its own credential for the identity provider (its federated token "
+            "file), so you were not signed in. The problem has been logged; try again in a moment."
+        )
     if exc.reason == "token_validation_failed" and exc.description in TENANT_REFUSALS:
         return "Your account belongs to an organisation (tenant) this app does not accept, so you were not signed in."
     if exc.reason == "token_validation_failed":

@@ -13,6 +13,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from secure_auth.identity.credential import assertion_status
 from secure_auth.operations.diagnostics import configuration_facts, idp_probe, provider_facts, session_facts
 from secure_auth.operations.doctor import Facts, run_checks
 from secure_auth.web.dependencies import MaybeSession, ServicesDep
@@ -33,6 +34,8 @@ async def debug_info(request: Request, services: ServicesDep, session: MaybeSess
     forwarded_proto = request.headers.get("x-forwarded-proto")
     session_cookie = request.cookies.get(settings.session_cookie_name, "")
     arrived = f"{request.url.scheme}://{request.url.netloc}"
+    assertion_file = settings.client_assertion_file
+    assertion = await run_in_threadpool(assertion_status, assertion_file) if assertion_file else None
     facts = Facts(
         request_origin=arrived,
         peer_is_trusted_proxy=forwarded_proto is not None and request.url.scheme == forwarded_proto,
@@ -40,6 +43,7 @@ async def debug_info(request: Request, services: ServicesDep, session: MaybeSess
         cookie_header_bytes=len(request.headers.get("cookie", "")),
         session_cookie_bytes=len(settings.session_cookie_name) + 1 + len(session_cookie) if session_cookie else 0,
         now=time.time(),
+        client_assertion=assertion,
         **idp,
     )
     return render(

@@ -9,17 +9,19 @@ from __future__ import annotations
 import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from secure_auth.crypto.primitives import sha256_hex
 from secure_auth.operations.events import security_event
 from secure_auth.sessions.model import Session
 from secure_auth.web.cookies import clear_session_cookie
-from secure_auth.web.dependencies import CurrentUser, ServicesDep
+from secure_auth.web.dependencies import CurrentUser, ServicesDep, require_recent_sign_in
 from secure_auth.web.rendering import error_response, render, request_id
 
 router = APIRouter(prefix="/sessions")
+# Signing out every other session is sensitive: whoever does it entered the password lately.
+RECENT_SIGN_IN_SECONDS = 15 * 60
 
 
 def handle_of(session: Session) -> str:
@@ -76,7 +78,9 @@ async def end_session(
     return error_response(request, 404, "Not found", "That session has already ended.", reason="unknown_session")
 
 
-@router.post("/end-others")
+@router.post(
+    "/end-others", dependencies=[Depends(require_recent_sign_in(RECENT_SIGN_IN_SECONDS, form_page="/sessions"))]
+)
 async def end_other_sessions(request: Request, services: ServicesDep, current: CurrentUser) -> Response:
     ended = 0
     for session in await services.sessions.sessions_in("user", current.user_key):

@@ -76,9 +76,19 @@ class SessionManager:
     # ----- lifecycle -----
 
     async def create(
-        self, *, claims: dict[str, Any], token_cache: str = "", client_ip: str = "", user_agent: str = ""
+        self,
+        *,
+        claims: dict[str, Any],
+        token_cache: str = "",
+        client_ip: str = "",
+        user_agent: str = "",
+        previous: Session | None = None,
+        asked: dict[str, Any] | None = None,
     ) -> Session:
-        """A brand-new session id at every sign-in (never reuse one from before)."""
+        """A brand-new session id at every sign-in (never reuse one from before). `previous`,
+        the browser's session until now, ends; when the same person signed in again (a
+        step-up, a re-authentication) what the app kept in it (`extra`) carries over, while
+        the claims, tokens, CSRF token and timeouts are the new sign-in's."""
         now = self._clock()
         secret = random_token(32)
         session = Session(
@@ -91,11 +101,16 @@ class SessionManager:
             client_ip=client_ip[:64],
             browser=browser_family(user_agent),
             cookie_secret=secret,
+            asked=dict(asked or {}),
         )
+        if previous is not None and previous.user_key == session.user_key:
+            session.extra = dict(previous.extra)
         await self.save(session, create=True)
         await self.store.index_add("user", session.user_key, session.id)
         if isinstance(session.user.get("sid"), str):
             await self.store.index_add("sid", session.user["sid"], session.id)
+        if previous is not None:
+            await self.end(previous)
         return session
 
     async def _read(self, session_id: str, prefetched: Prefetched | None = None) -> Session | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from secure_auth.validators.claims import claims_digest
+
 # Claims kept from the id_token: enough to show who is signed in and to authorize,
 # small enough that a record stays a few kilobytes.
 KEPT_CLAIMS = (
@@ -19,6 +21,8 @@ KEPT_CLAIMS = (
     "groups",
     "login_hint",
     "sid",
+    "acrs",  # the authentication contexts the sign-in satisfied (step-up)
+    "auth_time",  # when the user last entered their credentials (recent sign-in)
 )
 
 
@@ -35,6 +39,9 @@ class Session:
     client_ip: str = ""
     browser: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # What the sign-in that made this session asked the IdP for: {"claims": digest of
+    # its claims request, "max_age": seconds}. The same request is not sent round again.
+    asked: dict[str, Any] = field(default_factory=dict)
     # The random secret the cookie carries, known only while the session is being created;
     # never stored, so neither a store dump nor a record read back holds a usable cookie.
     cookie_secret: str = field(default="", repr=False, compare=False)
@@ -42,6 +49,20 @@ class Session:
     @property
     def user_key(self) -> str:
         return user_key(self.user)
+
+    @property
+    def auth_contexts(self) -> list[str]:
+        acrs = self.user.get("acrs") or []
+        return [a for a in acrs if isinstance(a, str)] if isinstance(acrs, list) else []
+
+    @property
+    def auth_time(self) -> float | None:
+        value = self.user.get("auth_time")
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    def signed_in_asking_for(self, claims: str) -> bool:
+        """Whether this session's sign-in already asked the IdP for this claims request."""
+        return bool(claims) and self.asked.get("claims") == claims_digest(claims)
 
     @property
     def roles(self) -> list[str]:

@@ -12,7 +12,8 @@ from typing import Any, Protocol
 
 Clock = Callable[[], float]
 FLOW_LIFETIME_SECONDS = 600
-# Backups of pending sign-ins each store keeps (about 1 KB each); the oldest go first.
+# Backups of pending sign-ins each store keeps (a few hundred bytes each; up to ~6 KB with a
+# long return path or claims challenge); the oldest go first.
 MAX_FLOW_BACKUPS = 10_000
 
 
@@ -33,6 +34,11 @@ class StateStore(Protocol):
 
     async def take(self, key: str) -> dict[str, Any] | None:
         """Remove and return the flow under `key`; None when unknown, taken or expired."""
+        ...
+
+    async def claim(self, key: str) -> dict[str, Any] | None:
+        """Mark `key` used (a marker with the flow lifetime, bounded like any entry) and
+        return what it held before, in one atomic step: of two racing claims, one gets None."""
         ...
 
     async def close(self) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from secure_auth.stores.base import FLOW_LIFETIME_SECONDS, MAX_FLOW_BACKUPS, Clock, pressure_of
 
 logger = logging.getLogger("secure_auth.stores")
+USED = {"used": True}  # what a claimed key holds
 
 
 def _purge_front(entries: OrderedDict[str, Any], now: float) -> list[str]:
@@ -69,6 +70,11 @@ class MemoryStateStore:
         if entry is None or entry[0] <= now:
             return None
         return json.loads(entry[1])
+
+    async def claim(self, key: str) -> dict[str, Any] | None:
+        previous = await self.take(key)  # no await inside: nothing runs between the two steps
+        await self.put(key, USED)
+        return previous
 
 
 class MemorySessionStore:

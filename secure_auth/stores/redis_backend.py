@@ -40,9 +40,10 @@ __all__ = ["RedisHealth", "RedisSessionStore", "RedisStateStore", "connect"]
 
 logger = logging.getLogger("secure_auth.redis")
 T = TypeVar("T")
-# KEYS: the rate-limit counters, then the session (or ""); ARGV: each counter's window.
-# A script, so a page view is one command and one reply. Every key is named by the caller
-# (the script reads no key it was not given), as Redis asks of scripts.
+# KEYS: the rate-limit counters, then the session if there is one; ARGV: each counter's
+# window. A script, so a page view is one command and one reply. Every key is named by the
+# caller (the script reads no key it was not given), as Redis asks of scripts, and each is
+# under the app's prefix: an ACL user limited to it (deploy/redis) passes every call.
 COUNT_AND_GET = """
 local replies = {}
 for i = 1, #ARGV do
@@ -50,8 +51,7 @@ for i = 1, #ARGV do
   if count == 1 then redis.call('EXPIRE', KEYS[i], ARGV[i]) end
   replies[i] = count
 end
-local session = KEYS[#KEYS]
-replies[#ARGV + 1] = session ~= '' and redis.call('GET', session) or false
+replies[#ARGV + 1] = #KEYS > #ARGV and redis.call('GET', KEYS[#KEYS]) or false
 return replies
 """
 LOCK_TIMEOUT_SECONDS = 30.0
@@ -135,7 +135,8 @@ class RedisSessionStore(Fallback):
         if self._pending_deletes or not self.health.should_try():
             return None
         keys = [f"{self.prefix}rl:{key}" for key, _ in counters]
-        keys.append(self._key(session_id) if session_id is not None else "")
+        if session_id is not None:
+            keys.append(self._key(session_id))
         try:
             # Shares its round trip with the other page views of this turn of the loop.
             results = await self._count_and_get.run(keys, [window for _, window in counters])

@@ -6,18 +6,23 @@ single use across workers); in this worker's memory while Redis is away."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import redis.asyncio as redis
 
 from secure_auth.stores.base import FLOW_LIFETIME_SECONDS, MAX_FLOW_BACKUPS, pressure_of
-from secure_auth.stores.memory import MemoryStateStore
+from secure_auth.stores.memory import USED, MemoryStateStore
 from secure_auth.stores.redis_client import Fallback, RedisHealth, close_client
 
-# KEYS: the entry, the index. ARGV: the value, its lifetime (s), the bound. Returns the size.
+# KEYS: the entry, the index. ARGV: the value, its lifetime (s), the bound, "claim" to read
+# the entry's previous value in the same step, and the time (the caller's clock: a script
+# that calls TIME needs more than the shipped Redis ACL user is granted). Returns {the
+# index's size, previous}.
 PUT_BOUNDED = """
-local now = redis.call('TIME')
-local score = tonumber(now[1]) + tonumber(now[2]) / 1000000
+local previous = false
+if ARGV[4] == 'claim' then previous = redis.call('GET', KEYS[1]) end
+local score = tonumber(ARGV[5])
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 redis.call('ZADD', KEYS[2], score, KEYS[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', score - tonumber(ARGV[2]))
@@ -27,7 +32,7 @@ if over > 0 then
   for i = 1, #oldest, 2 do redis.call('DEL', oldest[i]) end
 end
 redis.call('EXPIRE', KEYS[2], ARGV[2])
-return redis.call('ZCARD', KEYS[2])
+return {redis.call('ZCARD', KEYS[2]), previous}
 """
 
 TAKE = """
@@ -67,13 +72,26 @@ class RedisStateStore(Fallback):
             await close_client(self.client)
 
     async def put(self, key: str, flow: dict[str, Any]) -> None:
-        value = json.dumps(flow)
+        await self._try(lambda: self._write(key, flow, claim=False), lambda: self.memory.put(key, flow))
 
-        async def to_redis() -> None:
-            args: list[str | int] = [value, FLOW_LIFETIME_SECONDS, self.max_entries]
-            self._size = int(await self._put(keys=[self.prefix + key, self.index], args=args))
+    async def claim(self, key: str) -> dict[str, Any] | None:
+        async def in_redis() -> dict[str, Any] | None:
+            previous = await self._write(key, USED, claim=True)
+            return previous if previous is not None else await self.memory.claim(key)
 
-        await self._try(to_redis, lambda: self.memory.put(key, flow))
+        return await self._try(in_redis, lambda: self.memory.claim(key))
+
+    async def _write(self, key: str, flow: dict[str, Any], *, claim: bool) -> dict[str, Any] | None:
+        args: list[str | int | float] = [
+            json.dumps(flow),
+            FLOW_LIFETIME_SECONDS,
+            self.max_entries,
+            "claim" if claim else "",
+            time.time(),
+        ]
+        size, previous = await self._put(keys=[self.prefix + key, self.index], args=args)
+        self._size = int(size)
+        return json.loads(previous) if previous else None
 
     async def take(self, key: str) -> dict[str, Any] | None:
         async def from_redis() -> dict[str, Any] | None:

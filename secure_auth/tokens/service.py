@@ -24,14 +24,27 @@ class TokenService:
         self.identity = identity
         self.sessions = sessions
 
-    async def access_token(self, session: Session, scopes: Sequence[str], *, force_refresh: bool = False) -> str:
+    async def access_token(
+        self,
+        session: Session,
+        scopes: Sequence[str],
+        *,
+        force_refresh: bool = False,
+        claims_challenge: str | None = None,
+    ) -> str:
+        """`claims_challenge`: a resource's claims challenge; MSAL then skips the cached token
+        and asks for one carrying those claims."""
         async with self.sessions.lock(session.id):
             current = await self.sessions.get(session.id)
             if current is None:
                 raise TokenError("reauthenticate", "the session has ended")
             # MSAL is synchronous: it runs in the threadpool, never on the event loop.
             acquire = partial(
-                self.identity.acquire_token, current.token_cache, list(scopes), force_refresh=force_refresh
+                self.identity.acquire_token,
+                current.token_cache,
+                list(scopes),
+                force_refresh=force_refresh,
+                claims_challenge=claims_challenge,
             )
             token, new_cache = await to_thread.run_sync(acquire)
             if new_cache is not None:

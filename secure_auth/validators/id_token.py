@@ -7,6 +7,7 @@ lifetime check), so the app does it here, before a session exists.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -76,12 +77,14 @@ def validate_id_token(
     expected_nonce: str,
     now: float | None = None,
     leeway: int = DEFAULT_LEEWAY_SECONDS,
+    max_age: int | None = None,
 ) -> dict[str, Any]:
     """Return the id_token's claims, or raise TokenValidationError naming the first failed check.
 
     `key_for(kid)` returns the verification key for a kid, or for None the only key
     of a single-key JWKS (raising UnknownSigningKey otherwise);
-    `expected_nonce` is the value the id_token's `nonce` claim must equal.
+    `expected_nonce` is the value the id_token's `nonce` claim must equal;
+    `max_age`, when the sign-in asked for one: `auth_time` must be that recent.
     """
     if not isinstance(id_token, str) or id_token.count(".") != 2:
         raise TokenValidationError("malformed", "not a compact JWS")
@@ -140,7 +143,18 @@ def validate_id_token(
     issuer_policy.check(claims)
     if not constant_time_equals(claims.get("nonce") if isinstance(claims.get("nonce"), str) else None, expected_nonce):
         raise TokenValidationError("nonce_mismatch")
+    if max_age is not None:
+        check_auth_time(claims, max_age=max_age, now=time.time() if now is None else now, leeway=leeway)
     return claims
+
+
+def check_auth_time(claims: dict[str, Any], *, max_age: int, now: float, leeway: int) -> None:
+    """OpenID Connect: with max_age, auth_time is required and must be within it."""
+    auth_time = claims.get("auth_time")
+    if not isinstance(auth_time, (int, float)) or isinstance(auth_time, bool):
+        raise TokenValidationError("missing_claim", "auth_time")
+    if now - auth_time > max_age + leeway:
+        raise TokenValidationError("sign_in_too_old", f"auth_time is {int(now - auth_time)} s old, max_age {max_age}")
 
 
 def check_lifetime(claims: dict[str, Any], *, now: float, leeway: int) -> None:

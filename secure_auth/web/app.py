@@ -71,7 +71,11 @@ def build_services(
         stores=stores,
         sessions=session_manager,
         state_store=stores.flows,
-        pending=PendingSignIns(Sealer([settings.secret_key], purpose=PENDING_PURPOSE), stores.flows),
+        pending=PendingSignIns(
+            Sealer([settings.secret_key], purpose=PENDING_PURPOSE),
+            stores.flows,
+            context=f"{settings.entra_client_id} {settings.base_url}",
+        ),
         tokens=tokens,
         outbound=outbound,
         graph=GraphClient(settings.graph_base_url, outbound, tokens, session_manager),

@@ -37,9 +37,3 @@ def set_flow_cookie(response: Response, settings: Settings, value: str) -> None:
         samesite="lax",
         secure=settings.uses_https,
     )
-
-
-def clear_flow_cookie(response: Response, settings: Settings) -> None:
-    response.delete_cookie(
-        settings.flow_cookie_name, path="/", httponly=True, samesite="lax", secure=settings.uses_https
-    )

@@ -17,9 +17,17 @@ from secure_auth.identity.errors import TokenError
 from secure_auth.middleware.request_context import REQUEST_ID_HEADER, new_csp_nonce
 from secure_auth.middleware.security_headers import SecurityHeaders
 from secure_auth.operations.events import security_event
+from secure_auth.validators.sign_in_options import SignInOptions
 from secure_auth.web.context import SessionResolver, context_of
 from secure_auth.web.cookies import clear_session_cookie
 from secure_auth.web.dependencies import Forbidden, SignInRequired
+from secure_auth.web.reauth import (
+    ReauthenticationRequired,
+    login_url,
+    reauthentication_required,
+    return_path,
+    sign_in_again,
+)
 from secure_auth.web.rendering import error_response, request_id, wants_json
 
 logger = logging.getLogger("secure_auth.errors")
@@ -67,7 +75,11 @@ async def _forbidden(request: Request, exc: Forbidden) -> Response:
 async def _token_error(request: Request, exc: TokenError) -> Response:
     """No access token could be had silently. Reauthenticate: the session ends cleanly and
     the user signs in again, back to this page. Consent: through the authorize endpoint
-    for the extra scopes (incremental consent), back to this page."""
+    for the extra scopes (incremental consent), back to this page. A resource's claims
+    challenge: through the authorize endpoint with its claims (or, when the sign-in just
+    did that, a clear error page: see call_with_token)."""
+    if exc.kind in ("claims", "claims_loop"):
+        return _claims_challenge(request, exc)
     services = request.app.state.services
     context = context_of(request.scope)
     session = context.session if context is not None else None
@@ -80,6 +92,7 @@ async def _token_error(request: Request, exc: TokenError) -> Response:
             "Sign-in service unavailable",
             "Your access could not be renewed right now. Try again in a moment.",
             reason="token_unavailable",
+            aadsts=exc.aadsts,  # e.g. the app's own credential refused (invalid_client)
         )
     query = {"next": back}
     if exc.kind == "consent":
@@ -103,6 +116,21 @@ async def _token_error(request: Request, exc: TokenError) -> Response:
     if exc.kind == "reauthenticate":
         clear_session_cookie(response, services.settings)
     return response
+
+
+def _claims_challenge(request: Request, exc: TokenError) -> Response:
+    url = login_url(return_path(request), SignInOptions(claims=exc.claims), exc.scopes)
+    if exc.kind == "claims_loop":
+        return error_response(
+            request,
+            403,
+            "Access still refused",
+            "The service still asks for a newer sign-in after you signed in again, so the request stopped here. "
+            "Try again later; if it goes on, ask your administrator.",
+            reason="claims_challenge_loop",
+            retry_url=return_path(request) if request.method == "GET" else None,
+        )
+    return sign_in_again(request, "claims_challenge", url)
 
 
 def install_error_handlers(app: FastAPI, *, security_headers: SecurityHeaders, resolver: SessionResolver) -> None:
@@ -130,4 +158,5 @@ def install_error_handlers(app: FastAPI, *, security_headers: SecurityHeaders, r
     app.add_exception_handler(SignInRequired, _sign_in_required)  # type: ignore[arg-type]
     app.add_exception_handler(Forbidden, _forbidden)  # type: ignore[arg-type]
     app.add_exception_handler(TokenError, _token_error)  # type: ignore[arg-type]
+    app.add_exception_handler(ReauthenticationRequired, reauthentication_required)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, unhandled)

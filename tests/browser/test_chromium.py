@@ -137,6 +137,9 @@ def test_person_signs_in_computes_and_signs_out(demo, chromium, viewport):
     if page.locator("#menu-button").is_visible():
         page.locator("#menu-button").click()
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Admin").click()
+    # The demo's admin page steps up to authentication context c1: local_entra asks to approve.
+    expect(page.get_by_role("heading", name="Approve this sign-in")).to_be_visible()
+    page.get_by_role("button", name="Approve").click()
     expect(page.get_by_role("heading", name="Administration")).to_be_visible()
     if page.locator("#menu-button").is_visible():
         page.locator("#menu-button").click()

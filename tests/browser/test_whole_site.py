@@ -130,7 +130,15 @@ def test_a_person_uses_the_whole_site(demo, chromium, role, viewport):  # noqa: 
     follow_nav(visit, "Debug info", signed_in_as=name)
     follow_nav(visit, "Home", signed_in_as=name)
     if role == "admin":
-        follow_nav(visit, "Admin", signed_in_as=name)
+        open_nav(visit)  # the demo's admin page steps up to authentication context c1
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Admin").click()
+        expect(page.get_by_role("heading", name="Approve this sign-in")).to_be_visible()
+        visit.check("idp-step-up", signed_in_as=name)
+        page.get_by_role("button", name="Approve").click()
+        expect(page.get_by_role("heading", name="Administration")).to_be_visible()
+        visit.check("admin", signed_in_as=name)
+        follow_nav(visit, "Home", signed_in_as=name)
+        follow_nav(visit, "Admin", signed_in_as=name)  # stepped up already: it opens
     else:
         open_nav(visit)
         assert page.get_by_role("navigation", name="Main").get_by_role("link", name="Admin").count() == 0

@@ -10,6 +10,7 @@ ENTRA_CA_BUNDLE. Nothing is mocked.
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
 import hashlib
 import json
@@ -22,6 +23,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import anyio
 import jwt
@@ -43,6 +45,21 @@ STREAM_CHUNK = 64 * 1024
 STREAM_DELAY = 1.5  # before the last chunk
 SLOW_SECONDS = 3.0
 JSON = {"accept": "application/json"}
+
+
+def _challenge(raw: bytes) -> str:
+    return f'Bearer error="insufficient_claims", claims="{base64.b64encode(raw).decode()}"'
+
+
+# Challenges that are not a claims request within bounds: each is a plain 401.
+BAD_CHALLENGES = {
+    "oversized": _challenge(json.dumps({"access_token": {"nbf": {"value": "1" * 5000}}}).encode()),
+    "not-json": _challenge(b"<html>not json</html>"),
+    "not-base64": 'Bearer error="insufficient_claims", claims="%%%not base64%%%"',
+    "not-an-object": _challenge(b'["access_token"]'),
+    "too-deep": _challenge(b"[" * 1500 + b"]" * 1500),
+    "not-utf8": _challenge(b"\xff\xfe\xfd"),
+}
 
 
 def stream_data() -> bytes:
@@ -148,6 +165,20 @@ class Upstream:
                 return JSONResponse(
                     {"error": "token_revoked"}, 401, headers={"www-authenticate": 'Bearer error="invalid_token"'}
                 )
+            return self.echo(request, record)
+        if route.startswith("cae/"):
+            # A CAE-aware API: it refuses tokens local_entra's events revoked, with a claims challenge.
+            challenge = self.entra.cae_challenge(claims)
+            if challenge is not None:
+                return JSONResponse({"error": "insufficient_claims"}, 401, headers={"www-authenticate": challenge})
+            return self.echo(request, record)
+        if route.startswith("bad-challenge/"):
+            with self.lock:
+                first = route not in self.unauthorised_once
+                self.unauthorised_once.add(route)
+            if first:
+                header = BAD_CHALLENGES[route.split("/")[1]]
+                return JSONResponse({"error": "insufficient_claims"}, 401, headers={"www-authenticate": header})
             return self.echo(request, record)
         if route == "always-401":
             return JSONResponse(
@@ -457,6 +488,71 @@ def test_an_api_401_gets_one_refresh_and_one_retry(signed_in, upstream, entra):
     # The session survives: the next call works with the refreshed token, no refresh.
     assert browser.get("/api/proxy/echo/after", headers=JSON).status_code == 200
     assert entra.counters["token_refresh_token"] == refreshes + 1
+
+
+# ----- CAE: claims challenges from the API -----
+
+
+def test_an_api_claims_challenge_is_answered_silently_with_the_claims(signed_in, upstream, entra):
+    browser = signed_in
+    assert browser.get("/api/proxy/cae/warm-up", headers=JSON).status_code == 200
+    asked_before = len(entra.claims_requests)
+    before = upstream.count()
+    entra.cae_event(ADELE.username)
+    try:
+        response = browser.get("/api/proxy/cae/after-event", headers=JSON)
+        assert response.status_code == 200, response.text
+        attempts = upstream.since(before)
+        assert len(attempts) == 2 and attempts[0]["token_digest"] != attempts[1]["token_digest"]
+        asked = [json.loads(c) for kind, _, c in entra.claims_requests[asked_before:] if kind == "token"]
+        assert len(asked) == 1 and "nbf" in asked[0]["access_token"]
+        assert asked[0]["access_token"]["xms_cc"] == {"values": ["cp1"]}  # both, merged by MSAL
+    finally:
+        entra.clear_challenges()
+
+
+def test_an_api_claims_challenge_goes_interactive_once_then_never_loops(signed_in, upstream, entra):
+    browser = signed_in
+    app_url = browser.app.base_url
+    assert browser.get("/api/proxy/cae/warm-up", headers=JSON).status_code == 200
+    entra.revoke_sessions(ADELE.username)  # no silent answer: the refresh token is gone
+    try:
+        page = app_url + "/calculator?from=script"
+        response = browser.get("/api/proxy/cae/after-revocation", headers={**JSON, "referer": page})
+        assert response.status_code == 401
+        body = response.json()
+        assert body["error"] == "claims_challenge"
+        login = {k: v[0] for k, v in parse_qs(urlsplit(body["login_url"]).query).items()}
+        assert login["next"] == "/calculator?from=script"  # the page that called, not the API path
+        assert login["scope"] == API_SCOPE and "nbf" in json.loads(login["claims"])["access_token"]
+        authorize = browser.get(body["login_url"]).headers["location"]
+        assert "claims=" in authorize
+        back = browser.finish(browser.authenticate(authorize, ADELE.username, ADELE.password))
+        assert back.headers["location"] == "/calculator?from=script"
+        assert browser.get("/api/proxy/cae/after-revocation", headers=JSON).status_code == 200
+
+        entra.challenge_always(ADELE.username)  # an API that is never satisfied
+        again = browser.get("/api/proxy/cae/stuck", headers=JSON)
+        assert again.status_code == 401 and again.json()["error"] == "claims_challenge"
+        authorize = browser.get(again.json()["login_url"]).headers["location"]
+        browser.finish(browser.continue_signed_in(authorize))
+        stuck = browser.get("/api/proxy/cae/stuck", headers=JSON)
+        assert stuck.status_code == 403 and stuck.json()["error"] == "claims_challenge_loop"
+    finally:
+        entra.clear_challenges()
+
+
+@pytest.mark.parametrize("variant", list(BAD_CHALLENGES))
+def test_a_malformed_or_oversized_challenge_is_a_plain_401(signed_in, upstream, entra, variant):
+    browser = signed_in
+    assert browser.get("/api/proxy/echo/warm-up", headers=JSON).status_code == 200
+    refreshes = entra.counters["token_refresh_token"]
+    asked_before = len(entra.claims_requests)
+    response = browser.get(f"/api/proxy/bad-challenge/{variant}/{time.monotonic_ns()}", headers=JSON)
+    assert response.status_code == 200, response.text  # one forced refresh, one retry
+    assert entra.counters["token_refresh_token"] == refreshes + 1
+    # No challenge's claims were asked for (the client capabilities, xms_cc, always are).
+    assert [c for _, _, c in entra.claims_requests[asked_before:] if "nbf" in c] == []
 
 
 # ----- responses -----

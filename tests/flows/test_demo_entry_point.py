@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.browser.test_chromium import demo  # noqa: F401 - the fixture
 from tests.conftest import PUBLIC_CLIENT_ID
@@ -75,9 +76,10 @@ def entra_env(entra, **values: str) -> dict[str, str]:
     )
 
 
-def test_without_public_base_url_sign_in_stays_on_the_port_this_app_serves(entra):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_without_public_base_url_sign_in_stays_on_the_port_this_app_serves(entra, workers):
     port = free_port()
-    process = start_run_py(["--port", str(port)], entra_env(entra))
+    process = start_run_py(["--port", str(port), "--workers", workers], entra_env(entra))
     try:
         wait_until_up(process, port)
         login = httpx.get(f"http://127.0.0.1:{port}/auth/login", headers={"host": f"127.0.0.1:{port}"})
@@ -100,3 +102,14 @@ def test_a_public_base_url_on_another_port_is_warned_about_at_start_up(entra):
         _, stderr = process.communicate(timeout=10)
     warnings = [line for line in stderr.splitlines() if "listens on port" in line]
     assert len(warnings) == 1 and "port 8000" in warnings[0] and f"port {port}" in warnings[0], stderr
+
+
+def test_the_demo_banner_says_where_step_up_and_revocation_are_shown():
+    from types import SimpleNamespace
+
+    from local_entra import DEMO_USERS
+    from run import _demo_banner
+
+    banner = _demo_banner("http://localhost:8000", SimpleNamespace(front_url="http://127.0.0.1:9080"), DEMO_USERS)
+    assert "authentication context c1" in banner
+    assert "http://127.0.0.1:9080/_local_entra/sessions" in banner

@@ -39,3 +39,51 @@ def test_sign_in_works_after_more_abandoned_sign_ins_than_the_store_holds(small_
     callback = person.authenticate(authorize, ADELE.username, ADELE.password)
     assert person.finish(callback).headers["location"] == "/me"
     assert person.get("/me").json()["username"] == ADELE.username
+
+
+LONG_NEXT = "/me?" + "x" * 1990  # a return path too long for the cookie: its flow is backed up
+
+
+def test_four_tabs_in_one_browser_all_finish(public_app, browsers):
+    """The cookie carries three flows; the fourth tab's oldest is backed up, and the cookie
+    keeps the binding that finds it after the other three have finished."""
+    browser = browsers(public_app.base_url)
+    tabs = [browser.start_login(f"/calculator?tab={n}") for n in range(4)]
+    callbacks = [browser.authenticate(tab, BEN.username, BEN.password) for tab in tabs]
+    for n in (3, 2, 1, 0):
+        assert browser.finish(callbacks[n]).headers["location"] == f"/calculator?tab={n}"
+
+
+def test_a_flow_too_big_for_the_cookie_finishes_after_a_normal_one(public_app, browsers):
+    browser = browsers(public_app.base_url)
+    normal = browser.start_login("/calculator")
+    long = browser.start_login(LONG_NEXT)
+    callback_normal = browser.authenticate(normal, BEN.username, BEN.password)
+    callback_long = browser.authenticate(long, BEN.username, BEN.password)
+    assert browser.finish(callback_normal).headers["location"] == "/calculator"
+    assert browser.finish(callback_long).headers["location"] == LONG_NEXT
+
+
+def test_an_anonymous_flood_leaves_backed_up_flows_alone(small_backup_app, browsers):
+    """Abandoned sign-ins from fresh browsers fit in their own cookies: they write nothing to
+    the StateStore, so they cannot evict a flow that lives only there."""
+    base_url, backup = small_backup_app
+    person = browsers(base_url)
+    authorize = person.start_login(LONG_NEXT)
+    assert len(backup) == 1
+    for _ in range(30):
+        assert browsers(base_url).get("/auth/login").status_code == 303
+    assert len(backup) == 1
+    callback = person.authenticate(authorize, ADELE.username, ADELE.password)
+    assert person.finish(callback).headers["location"] == LONG_NEXT
+
+
+def test_a_browser_that_keeps_starting_sign_ins_fills_only_the_bounded_backup(small_backup_app, browsers):
+    """A client that keeps its cookie full pushes a flow into the backup with every new
+    sign-in; the backup stays at its bound, and the newest three flows still finish."""
+    base_url, backup = small_backup_app
+    greedy = browsers(base_url)
+    tabs = [greedy.start_login(f"/calculator?n={n}") for n in range(40)]
+    assert len(backup) == 10
+    callback = greedy.authenticate(tabs[-1], BEN.username, BEN.password)
+    assert greedy.finish(callback).headers["location"] == "/calculator?n=39"

@@ -102,6 +102,24 @@ def test_flow_backups_are_bounded_evicting_the_oldest(redis_url, prefix):
     run(scenario())
 
 
+def test_a_flow_is_claimed_once_by_workers_racing_with_copies_of_one_cookie(redis_url, prefix):
+    """Two callbacks carrying the same cookie reach two workers at once: the claim leaves its
+    marker in the same step that reads, so exactly one of them finds the key unused."""
+
+    async def scenario():
+        clients = [connect(redis_url) for _ in range(4)]
+        stores = [RedisStateStore(c, prefix, RedisHealth()) for c in clients]
+        for attempt in range(20):
+            key = f"state-{attempt}.b"
+            results = await asyncio.gather(*(stores[i % 4].claim(key) for i in range(8)))
+            assert sum(r is None for r in results) == 1, results
+            assert all(r == {"used": True} for r in results if r is not None)
+        for c in clients:
+            await c.aclose()
+
+    run(scenario())
+
+
 def test_sessions_expire_with_their_ttl_and_index_members(redis_url, prefix):
     async def scenario():
         client, store, _, _ = await _stores(redis_url, prefix)

@@ -35,12 +35,18 @@ class Callback:
 
 
 class Browser:
-    def __init__(self, base_url: str, verify: object = True) -> None:
+    def __init__(self, base_url: str, verify: object = True, transport: httpx.BaseTransport | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self.client = httpx.Client(follow_redirects=False, timeout=20, verify=verify)
+        self.client = httpx.Client(follow_redirects=False, timeout=20, verify=verify, transport=transport)
 
     def close(self) -> None:
         self.client.close()
+
+    def __enter__(self) -> Browser:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def get(self, path_or_url: str, **kwargs) -> httpx.Response:
         return self.client.get(self._url(path_or_url), **kwargs)
@@ -87,3 +93,37 @@ class Browser:
     def sign_in(self, username: str, password: str, next_path: str | None = None) -> httpx.Response:
         callback = self.authenticate(self.start_login(next_path), username, password)
         return self.finish(callback)
+
+    # ----- what else the IdP may ask (local_entra's pages) -----
+
+    def continue_signed_in(self, authorize_url: str) -> Callback:
+        """Continue with the sign-in the IdP remembers for this browser (no password)."""
+        page = self.get(authorize_url)
+        assert page.status_code == 200 and 'value="continue"' in page.text, page.text
+        response = self.client.post(
+            authorize_url.split("?")[0],
+            data={"request_id": hidden_inputs(page.text)["request_id"], "action": "continue"},
+        )
+        assert response.status_code in (302, 303), response.text
+        return Callback(response.headers["location"])
+
+    def step_up(
+        self, authorize_url: str, username: str | None = None, password: str | None = None, *, approve: bool = True
+    ) -> Callback:
+        """Through a sign-in that asks for an authentication context: the password when the
+        IdP asks for it, then Approve (or Decline) on its step-up page."""
+        page = self.get(authorize_url)
+        assert page.status_code == 200, page.text
+        target = authorize_url.split("?")[0]
+        request_id = hidden_inputs(page.text)["request_id"]
+        if "Approve this sign-in" not in page.text:
+            assert username and password, "the IdP asks for a password"
+            page = self.client.post(
+                target, data={"request_id": request_id, "username": username, "password": password, "action": "signin"}
+            )
+            assert page.status_code == 200 and "Approve this sign-in" in page.text, page.text
+        response = self.client.post(
+            target, data={"request_id": request_id, "action": "approve" if approve else "decline"}
+        )
+        assert response.status_code in (302, 303), response.text
+        return Callback(response.headers["location"])

@@ -6,6 +6,9 @@ keeps its interpreter to itself; it prints the count of each status as JSON.
 
 Addresses are spread so that each IPv4 address sits in a /24 of its own and each IPv6
 address in a /64 of its own (one in ten is IPv6): per-network limits do not merge them.
+Three connections in four send back the flow cookie they were given, as a browser that
+keeps starting sign-ins would: once its cookie holds three flows, every further one is
+written to the StateStore's bounded backup, so the flood reaches that bound.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import sys
 from collections import Counter
 
 CONNECTIONS = 32
+FLOW_COOKIE = b"auth_flow="
 
 
 def addresses(count: int) -> list[str]:
@@ -28,16 +32,16 @@ def addresses(count: int) -> list[str]:
     return found
 
 
-def request(host: str, port: int, address: str) -> bytes:
-    return (
-        f"GET /auth/login HTTP/1.1\r\nHost: {host}:{port}\r\nX-Forwarded-For: {address}\r\nUser-Agent: flood\r\n\r\n"
-    ).encode("ascii")
+def request(host: str, port: int, address: str, cookie: bytes) -> bytes:
+    head = f"GET /auth/login HTTP/1.1\r\nHost: {host}:{port}\r\nX-Forwarded-For: {address}\r\nUser-Agent: flood\r\n"
+    return head.encode("ascii") + (b"Cookie: " + cookie + b"\r\n" if cookie else b"") + b"\r\n"
 
 
-async def connection(host: str, port: int, requests: list[bytes], counts: Counter[int]) -> None:
+async def connection(host: str, port: int, sources: list[str], keep_cookie: bool, counts: Counter[int]) -> None:
     reader, writer = await asyncio.open_connection(host, port)
-    for raw in requests:
-        writer.write(raw)
+    cookie = b""
+    for address in sources:
+        writer.write(request(host, port, address, cookie))
         head = await reader.readuntil(b"\r\n\r\n")
         counts[int(head[9:12])] += 1
         length = 0
@@ -48,6 +52,8 @@ async def connection(host: str, port: int, requests: list[bytes], counts: Counte
                 length = int(value)
             elif name.lower() == b"connection" and value.strip().lower() == b"close":
                 close = True
+            elif keep_cookie and name.lower() == b"set-cookie" and value.strip().startswith(FLOW_COOKIE):
+                cookie = value.strip().split(b";")[0]
         await reader.readexactly(length)
         if close:
             writer.close()
@@ -57,9 +63,11 @@ async def connection(host: str, port: int, requests: list[bytes], counts: Counte
 
 async def flood(host: str, port: int, total: int, address_count: int) -> Counter[int]:
     pool = addresses(address_count)
-    requests = [request(host, port, pool[n % address_count]) for n in range(total)]
+    sources = [pool[n % address_count] for n in range(total)]
     counts: Counter[int] = Counter()
-    await asyncio.gather(*(connection(host, port, requests[i::CONNECTIONS], counts) for i in range(CONNECTIONS)))
+    await asyncio.gather(
+        *(connection(host, port, sources[i::CONNECTIONS], i % 4 != 0, counts) for i in range(CONNECTIONS))
+    )
     return counts
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from pathlib import Path
 
 import pytest
@@ -125,6 +126,11 @@ RULES = [
     pytest.param(
         {**PRODUCTION, "entra_authority_host": "https://127.0.0.1:9443"}, "ENTRA_AUTHORITY_HOST", id="prod-loopback-idp"
     ),
+    pytest.param(
+        {**PRODUCTION, "entra_authority_host": "https://login.localhost"},
+        "ENTRA_AUTHORITY_HOST",
+        id="prod-dot-localhost",
+    ),
     # rate limits, proxies and CORS
     pytest.param({**BASE, "rate_limit_default": "lots"}, "RATE_LIMIT_DEFAULT", id="rate-limit-garbage"),
     pytest.param({**BASE, "rate_limit_auth": ""}, "RATE_LIMIT_AUTH", id="rate-limit-empty"),
@@ -148,6 +154,23 @@ def test_production_refuses_the_local_stand_in_ca(tmp_path):
     elsewhere = tmp_path / "corp-ca.pem"
     trustme.CA().cert_pem.write_to_path(str(elsewhere))  # a trustme test CA, wherever it lies
     assert "ENTRA_CA_BUNDLE" in config_error(**PRODUCTION, entra_ca_bundle=elsewhere)
+
+
+def test_production_accepts_random_keys_that_happen_to_contain_an_example_word():
+    """A random key the README's command makes contains "test" or "your" about once in 4,000:
+    it must not be refused as an example value (the words in a real example are not random)."""
+    import random
+
+    alphabet = string.ascii_letters + string.digits + "-_"
+    rng = random.Random(13)
+    for word in ("test", "your", "demo", "xxxx", "secret"):
+        for _ in range(50):
+            key = "".join(rng.choice(alphabet) for _ in range(60))
+            at = rng.randrange(len(key))
+            load_settings(**{**PRODUCTION, "session_secret_key": key[:at] + word + key[at:]})
+    for example in ("change-me-to-a-long-random-secret-value-please", "this-is-my-test-key-for-production-use-0123"):
+        with pytest.raises(ConfigError, match="SESSION_SECRET_KEY"):
+            load_settings(**{**PRODUCTION, "session_secret_key": example})
 
 
 def test_production_accepts_a_strong_configuration():
@@ -434,3 +457,30 @@ def test_production_on_redis_requires_a_token_cache_key():
         load_settings(**on_redis, token_cache_key=" , ")
     settings = load_settings(**on_redis, token_cache_key="n" * 40 + ", " + "o" * 40)
     assert settings.token_cache_keys == ["n" * 40, "o" * 40]  # the first seals, both open
+
+
+def test_shutdown_grace_is_twenty_seconds_unless_set(monkeypatch):
+    assert load_settings(**BASE).shutdown_grace_seconds == 20
+    monkeypatch.setenv("SHUTDOWN_GRACE_SECONDS", "2.5")
+    assert load_settings(**BASE).shutdown_grace_seconds == 2.5
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "inf", "nan", "soon", ""])
+def test_shutdown_grace_must_be_a_positive_number(monkeypatch, value):
+    monkeypatch.setenv("SHUTDOWN_GRACE_SECONDS", value)
+    assert config_error(**BASE).startswith("SHUTDOWN_GRACE_SECONDS")
+
+
+# ----- ADMIN_AUTH_CONTEXT -----
+
+
+@pytest.mark.parametrize("value", ["c0", "c100", "C1", "admin", "c1,c2"])
+def test_admin_auth_context_must_be_an_authentication_context_id(value):
+    message = config_error(**BASE, admin_auth_context=value)
+    assert message.startswith("ADMIN_AUTH_CONTEXT is invalid") and "c1 to c99" in message
+
+
+def test_admin_auth_context_empty_means_none_and_spaces_are_trimmed(monkeypatch):
+    assert load_settings(**BASE).admin_auth_context == ""
+    monkeypatch.setenv("ADMIN_AUTH_CONTEXT", " c7 ")
+    assert load_settings(**BASE).admin_auth_context == "c7"

@@ -133,5 +133,6 @@ def test_cookie_sizes():
 
 def test_run_checks_gives_one_verdict_each():
     checks = doctor.run_checks(settings(**PUBLIC), facts())
-    assert len(checks) == 10 and all(c.verdict in (OK, WARNING, PROBLEM) for c in checks)
+    assert len(checks) == 12 and all(c.verdict in (OK, WARNING, PROBLEM) for c in checks)
+    assert len({c.name for c in checks}) == len(checks)
     assert all(c.fix for c in checks if c.verdict != OK)

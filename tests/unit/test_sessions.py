@@ -348,3 +348,42 @@ def test_locks_of_different_sessions_are_independent(manager):
 async def _acquire_and_release(manager: SessionManager, session_id: str) -> None:
     async with manager.lock(session_id):
         pass
+
+
+# ----- signing in again in the same browser: a step-up, a re-authentication -----
+
+
+def test_signing_in_again_rotates_the_id_and_carries_the_same_persons_state(manager, clock):
+    first = create(manager, claims={**CLAIMS, "auth_time": 100})
+    first.extra["basket"] = ["tea"]
+    asyncio.run(manager.save(first))
+    old_cookie = manager.cookie_value(first)
+    clock.advance(120)
+
+    again = create(
+        manager,
+        claims={**CLAIMS, "acrs": ["c1"], "auth_time": 220},
+        previous=first,
+        asked={"claims": "digest", "max_age": None},
+    )
+    assert again.id != first.id  # session fixation: never the old id
+    assert load(manager, old_cookie) is None  # the old one is over
+    assert again.extra == {"basket": ["tea"]}
+    assert again.auth_contexts == ["c1"] and again.auth_time == 220
+    assert again.csrf_token != first.csrf_token and again.created_at == first.created_at + 120
+    assert again.asked == {"claims": "digest", "max_age": None}
+    assert [s.id for s in asyncio.run(manager.sessions_in("user", again.user_key))] == [again.id]
+
+
+def test_another_person_signing_in_in_that_browser_gets_nothing_of_the_previous_session(manager):
+    first = create(manager)
+    first.extra["basket"] = ["tea"]
+    other = create(manager, claims={**CLAIMS, "oid": "11111111-0000-0000-0000-000000000000"}, previous=first)
+    assert other.extra == {}
+    assert load(manager, manager.cookie_value(first)) is None
+
+
+def test_auth_contexts_and_auth_time_are_read_defensively(manager):
+    odd = create(manager, claims={**CLAIMS, "acrs": "c1", "auth_time": True})
+    assert odd.auth_contexts == [] and odd.auth_time is None
+    assert create(manager).auth_time is None

@@ -526,3 +526,20 @@ def test_a_token_of_another_tenant_is_refused_and_named_so():
         assert exc.reason == "issuer_mismatch"
     else:
         raise AssertionError("a foreign issuer was accepted")
+
+
+# ----- max_age: auth_time, when the sign-in asked for a recent one -----
+
+
+def test_with_max_age_auth_time_must_be_present_and_recent(signing_key, key_for):
+    now = int(time.time())
+    assert validate(sign(claims_now(auth_time=now - 60), signing_key), key_for, max_age=900)["auth_time"] == now - 60
+    # Within the clock leeway past max_age, still accepted; beyond it, not.
+    recent_enough = claims_now(auth_time=now - 900 - DEFAULT_LEEWAY_SECONDS + 5)
+    assert validate(sign(recent_enough, signing_key), key_for, max_age=900)
+    assert reason_of(sign(claims_now(auth_time=now - 3600), signing_key), key_for, max_age=900) == "sign_in_too_old"
+    assert reason_of(sign(claims_now(), signing_key), key_for, max_age=900) == "missing_claim"
+    assert reason_of(sign(claims_now(auth_time="recent"), signing_key), key_for, max_age=900) == "missing_claim"
+    assert reason_of(sign(claims_now(auth_time=True), signing_key), key_for, max_age=900) == "missing_claim"
+    # Without max_age, auth_time is not required.
+    assert "auth_time" not in validate(sign(claims_now(), signing_key), key_for)
