@@ -120,6 +120,42 @@ def test_a_flow_is_claimed_once_by_workers_racing_with_copies_of_one_cookie(redi
     run(scenario())
 
 
+def test_page_views_that_share_a_round_trip_each_get_their_own_answer(redis_url, prefix):
+    """Page views that reach Redis together share one pipeline: each gets its own counts and
+    its own session, one with a bad argument fails alone, and a Redis that lost its scripts
+    (a restart, SCRIPT FLUSH) is given them again."""
+
+    async def scenario():
+        client = connect(redis_url)
+        health = RedisHealth()
+        store = RedisSessionStore(client, prefix, health)
+        await store.set("sid-a", {"user": {"name": "Adele"}}, ttl=60)
+        await store.set("sid-b", {"user": {"name": "Ben"}}, ttl=60)
+
+        async def view(n: int):
+            session = "sid-a" if n % 2 else "sid-b"
+            if n == 7:  # a new counter, so its script calls EXPIRE, with a window Redis refuses
+                return await store.count_and_get([("bad", "not-a-number")], session)  # type: ignore[list-item]
+            return await store.count_and_get([(f"shared:{n % 3}", 60)], session)
+
+        results = await asyncio.gather(*(view(n) for n in range(30)))
+        assert results[7] is None  # its EXPIRE failed: only it takes the fallback path
+        for n, result in enumerate(results):
+            if n == 7:
+                continue
+            counts, record = result
+            assert record["user"]["name"] == ("Adele" if n % 2 else "Ben")
+        for k in range(3):  # each view saw its own count: 1, 2, 3, ... per counter
+            seen = sorted(results[n][0][0] for n in range(30) if n != 7 and n % 3 == k)
+            assert seen == list(range(1, len(seen) + 1)), (k, seen)
+        await client.script_flush()
+        counts, record = await store.count_and_get([("after-flush", 60)], "sid-a")
+        assert counts == [1] and record["user"]["name"] == "Adele"
+        await client.aclose()
+
+    run(scenario())
+
+
 def test_sessions_expire_with_their_ttl_and_index_members(redis_url, prefix):
     async def scenario():
         client, store, _, _ = await _stores(redis_url, prefix)
