@@ -78,10 +78,11 @@ class Worker:
 
 @pytest.fixture
 def short_lived_entra(work_dir):
-    """A local_entra of this test's own whose access tokens MSAL treats as expired ~2 s in."""
+    """A local_entra of this test's own whose access tokens MSAL treats as expired ~8 s in: long
+    enough that twenty requests on a loaded machine finish before the refreshed one expires too."""
     from local_entra import DEMO_USERS, LocalEntra, LocalEntraConfig
 
-    config = LocalEntraConfig([], list(DEMO_USERS), state_dir=work_dir / "local_entra", access_token_lifetime=302)
+    config = LocalEntraConfig([], list(DEMO_USERS), state_dir=work_dir / "local_entra", access_token_lifetime=308)
     config.clients.append(ClientRegistration(PUBLIC_CLIENT_ID, [], []))
     private = LocalEntra(config).start()
     yield private
@@ -254,7 +255,7 @@ def test_one_refresh_for_concurrent_requests_across_workers(short_lived_cluster,
     user = Client()
     assert user.sign_in_across(first, second, BEN).status_code == 303
     assert user.get(first, "/profile").status_code == 200
-    time.sleep(2.5)  # the cached Graph token now has under 5 minutes left: MSAL refreshes
+    time.sleep(8.5)  # the cached Graph token now has under 5 minutes left: MSAL refreshes
     refreshes = short_lived_entra.counters["token_refresh_token"]
     cookies = dict(user.http.cookies)
 
