@@ -115,13 +115,7 @@ def router(ctx: Context) -> APIRouter:
         path = request.url.path
         cookie = request.cookies.get(SSO_COOKIE)
         if action == "cancel":
-            ctx.store.drop_pending(request_id)
-            return error_redirect(
-                pending.redirect_uri,
-                "access_denied",
-                "AADSTS65004: User declined to consent to access the app.",
-                pending.state,
-            )
+            return denied(pending, request_id, "AADSTS65004: User declined to consent to access the app.")
         if action in ("approve", "decline"):
             return answer_step_up(pending, request_id, approved=action == "approve")
 
@@ -138,27 +132,14 @@ def router(ctx: Context) -> APIRouter:
             username = str(form.get("username") or "").strip()
             password = str(form.get("password") or "")
             user = ctx.config.user(username)
-            if user is None:
-                return sign_in_page(
-                    ctx,
-                    pending,
-                    request_id,
-                    path,
-                    cookie,
-                    username=username,
-                    error=f"AADSTS50034: The user account {username or '(empty)'} does not exist in "
-                    "this directory. Pick one of the demo accounts below.",
+            if user is None or not hmac.compare_digest(password.encode(), user.password.encode()):
+                error = (
+                    f"AADSTS50034: The user account {username or '(empty)'} does not exist in "
+                    "this directory. Pick one of the demo accounts below."
+                    if user is None
+                    else "AADSTS50126: Error validating credentials due to invalid username or password."
                 )
-            if not hmac.compare_digest(password.encode(), user.password.encode()):
-                return sign_in_page(
-                    ctx,
-                    pending,
-                    request_id,
-                    path,
-                    cookie,
-                    username=username,
-                    error="AADSTS50126: Error validating credentials due to invalid username or password.",
-                )
+                return sign_in_page(ctx, pending, request_id, path, cookie, username=username, error=error)
             # Any demo user may sign in, whatever tenant the authority names: tokens carry the
             # user's home tenant (tid, iss), and checking that is the app's job.
             now = time.time()
@@ -178,14 +159,15 @@ def router(ctx: Context) -> APIRouter:
         if pending.username is None:  # approval before anyone signed in
             return pages.error_page("Sign in first", "AADSTS50058: No user is signed in for this request.")
         if not approved:
-            ctx.store.drop_pending(request_id)
-            return error_redirect(
-                pending.redirect_uri,
-                "access_denied",
-                "AADSTS500121: Authentication failed during strong authentication request.",
-                pending.state,
+            return denied(
+                pending, request_id, "AADSTS500121: Authentication failed during strong authentication request."
             )
         return finish(pending, request_id, acrs=wanted_contexts(pending))
+
+    def denied(pending: PendingSignIn, request_id: str, description: str) -> Response:
+        """The user said no: the request is over, and the app hears access_denied."""
+        ctx.store.drop_pending(request_id)
+        return error_redirect(pending.redirect_uri, "access_denied", description, pending.state)
 
     def finish(pending: PendingSignIn, request_id: str, *, acrs: list[str]) -> Response:
         user = ctx.config.user(pending.username)
