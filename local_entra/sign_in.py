@@ -13,6 +13,7 @@ from __future__ import annotations
 import hmac
 import time
 import uuid
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -64,12 +65,11 @@ def sign_in_page(
     if session is None and ctx.store.browser_session(cookie) is not None and pending.max_age is not None:
         notice = "The application asks you to sign in again: your last sign-in here is too old for it."
     continuing = session_user(ctx, session) if session is not None else None
-    return pages.render(
+    return pending_form(
         "signin.html",
-        form_targets=[pending.redirect_uri],
-        client_id=pending.client_id,
-        request_id=request_id,
-        action=action,
+        pending,
+        request_id,
+        action,
         username=username,
         error=error,
         notice=notice,
@@ -83,14 +83,26 @@ def session_user(ctx: Context, session: BrowserSession) -> DemoUser | None:
 
 
 def step_up_page(ctx: Context, pending: PendingSignIn, request_id: str, action: str, user: DemoUser | None) -> Response:
-    return pages.render(
+    return pending_form(
         "step_up.html",
+        pending,
+        request_id,
+        action,
+        name=user.name if user else pending.username,
+        contexts=wanted_contexts(pending),
+    )
+
+
+def pending_form(template: str, pending: PendingSignIn, request_id: str, action: str, **context: Any) -> Response:
+    """A page whose form answers the pending sign-in at `action`. The answer redirects to the
+    app's redirect URI, so the page's form-action allows that too (Chrome checks redirects)."""
+    return pages.render(
+        template,
         form_targets=[pending.redirect_uri],
         client_id=pending.client_id,
         request_id=request_id,
         action=action,
-        name=user.name if user else pending.username,
-        contexts=wanted_contexts(pending),
+        **context,
     )
 
 
