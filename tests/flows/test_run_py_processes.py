@@ -20,11 +20,7 @@ from tests.support.servers import bind_loopback, free_port
 
 
 def reuse_port_listener() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(8)
-    return sock
+    return bind_loopback(socket.SO_REUSEPORT)
 
 
 @pytest.mark.parametrize("holder", [bind_loopback, reuse_port_listener], ids=["plain", "so_reuseport"])
