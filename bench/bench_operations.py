@@ -38,6 +38,7 @@ from local_entra import DEMO_USERS, ClientRegistration, DemoUser, LocalEntra, Lo
 from secure_auth.sessions.model import Session  # noqa: E402
 from secure_auth.stores.memory import MemorySessionStore  # noqa: E402
 from tests.support.browser import Browser, hidden_inputs  # noqa: E402
+from tests.support.processes import entra_env  # noqa: E402
 from tests.support.servers import free_port  # noqa: E402
 
 CLIENT_ID = "b3a7c0de-0000-4000-8000-0000000000b5"
@@ -89,12 +90,9 @@ class App:
 
 
 def app_env(entra: LocalEntra, public_url: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ENTRA_", "SESSION_", "RATE_LIMIT"))}
-    env.update(
-        ENTRA_CLIENT_ID=CLIENT_ID,
-        ENTRA_TENANT_ID=entra.tenant_id,
-        ENTRA_AUTHORITY_HOST=entra.authority_host,
-        ENTRA_CA_BUNDLE=str(entra.ca_bundle_path),
+    return entra_env(
+        entra,
+        CLIENT_ID,
         PUBLIC_BASE_URL=public_url,
         SESSION_SECRET_KEY=SECRET_KEY,
         RATE_LIMIT_DEFAULT="100000000/minute",
@@ -103,7 +101,6 @@ def app_env(entra: LocalEntra, public_url: str, **extra: str) -> dict[str, str]:
         TRUSTED_HOSTS="127.0.0.1,localhost",
         **extra,
     )
-    return env
 
 
 def health_under_slow_sign_ins(entra: LocalEntra, app: App) -> dict[str, float]:

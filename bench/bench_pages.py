@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import tempfile
@@ -31,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from bench.bench_speed import start_server  # noqa: E402
 from local_entra import DEMO_USERS, ClientRegistration, LocalEntra, LocalEntraConfig  # noqa: E402
 from tests.support.browser import Browser  # noqa: E402
+from tests.support.processes import entra_env  # noqa: E402
 from tests.support.servers import free_port  # noqa: E402
 
 CLIENT_ID = "b3a7c0de-0000-4000-8000-00000000bench"
@@ -73,12 +73,9 @@ def main() -> int:
     client = ClientRegistration(CLIENT_ID, [base_url + "/auth/callback"], [base_url + "/auth/signed-out"])
     state_dir = Path(tempfile.mkdtemp(prefix="bench-entra-"))
     entra = LocalEntra(LocalEntraConfig([client], list(DEMO_USERS), state_dir=state_dir)).start()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ENTRA_", "SESSION_"))}
-    env.update(
-        ENTRA_CLIENT_ID=CLIENT_ID,
-        ENTRA_TENANT_ID=entra.tenant_id,
-        ENTRA_AUTHORITY_HOST=entra.authority_host,
-        ENTRA_CA_BUNDLE=str(entra.ca_bundle_path),
+    env = entra_env(
+        entra,
+        CLIENT_ID,
         PUBLIC_BASE_URL=base_url,
         LOG_LEVEL="WARNING",
         SESSION_SECRET_KEY="bench-" + "k" * 40,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hmac
 import time
 import uuid
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -64,12 +65,11 @@ def sign_in_page(
     if session is None and ctx.store.browser_session(cookie) is not None and pending.max_age is not None:
         notice = "The application asks you to sign in again: your last sign-in here is too old for it."
     continuing = session_user(ctx, session) if session is not None else None
-    return pages.render(
+    return pending_form(
         "signin.html",
-        form_targets=[pending.redirect_uri],
-        client_id=pending.client_id,
-        request_id=request_id,
-        action=action,
+        pending,
+        request_id,
+        action,
         username=username,
         error=error,
         notice=notice,
@@ -83,14 +83,26 @@ def session_user(ctx: Context, session: BrowserSession) -> DemoUser | None:
 
 
 def step_up_page(ctx: Context, pending: PendingSignIn, request_id: str, action: str, user: DemoUser | None) -> Response:
-    return pages.render(
+    return pending_form(
         "step_up.html",
+        pending,
+        request_id,
+        action,
+        name=user.name if user else pending.username,
+        contexts=wanted_contexts(pending),
+    )
+
+
+def pending_form(template: str, pending: PendingSignIn, request_id: str, action: str, **context: Any) -> Response:
+    """A page whose form answers the pending sign-in at `action`. The answer redirects to the
+    app's redirect URI, so the page's form-action allows that too (Chrome checks redirects)."""
+    return pages.render(
+        template,
         form_targets=[pending.redirect_uri],
         client_id=pending.client_id,
         request_id=request_id,
         action=action,
-        name=user.name if user else pending.username,
-        contexts=wanted_contexts(pending),
+        **context,
     )
 
 
@@ -115,13 +127,7 @@ def router(ctx: Context) -> APIRouter:
         path = request.url.path
         cookie = request.cookies.get(SSO_COOKIE)
         if action == "cancel":
-            ctx.store.drop_pending(request_id)
-            return error_redirect(
-                pending.redirect_uri,
-                "access_denied",
-                "AADSTS65004: User declined to consent to access the app.",
-                pending.state,
-            )
+            return denied(pending, request_id, "AADSTS65004: User declined to consent to access the app.")
         if action in ("approve", "decline"):
             return answer_step_up(pending, request_id, approved=action == "approve")
 
@@ -138,27 +144,14 @@ def router(ctx: Context) -> APIRouter:
             username = str(form.get("username") or "").strip()
             password = str(form.get("password") or "")
             user = ctx.config.user(username)
-            if user is None:
-                return sign_in_page(
-                    ctx,
-                    pending,
-                    request_id,
-                    path,
-                    cookie,
-                    username=username,
-                    error=f"AADSTS50034: The user account {username or '(empty)'} does not exist in "
-                    "this directory. Pick one of the demo accounts below.",
+            if user is None or not hmac.compare_digest(password.encode(), user.password.encode()):
+                error = (
+                    f"AADSTS50034: The user account {username or '(empty)'} does not exist in "
+                    "this directory. Pick one of the demo accounts below."
+                    if user is None
+                    else "AADSTS50126: Error validating credentials due to invalid username or password."
                 )
-            if not hmac.compare_digest(password.encode(), user.password.encode()):
-                return sign_in_page(
-                    ctx,
-                    pending,
-                    request_id,
-                    path,
-                    cookie,
-                    username=username,
-                    error="AADSTS50126: Error validating credentials due to invalid username or password.",
-                )
+                return sign_in_page(ctx, pending, request_id, path, cookie, username=username, error=error)
             # Any demo user may sign in, whatever tenant the authority names: tokens carry the
             # user's home tenant (tid, iss), and checking that is the app's job.
             now = time.time()
@@ -178,14 +171,15 @@ def router(ctx: Context) -> APIRouter:
         if pending.username is None:  # approval before anyone signed in
             return pages.error_page("Sign in first", "AADSTS50058: No user is signed in for this request.")
         if not approved:
-            ctx.store.drop_pending(request_id)
-            return error_redirect(
-                pending.redirect_uri,
-                "access_denied",
-                "AADSTS500121: Authentication failed during strong authentication request.",
-                pending.state,
+            return denied(
+                pending, request_id, "AADSTS500121: Authentication failed during strong authentication request."
             )
         return finish(pending, request_id, acrs=wanted_contexts(pending))
+
+    def denied(pending: PendingSignIn, request_id: str, description: str) -> Response:
+        """The user said no: the request is over, and the app hears access_denied."""
+        ctx.store.drop_pending(request_id)
+        return error_redirect(pending.redirect_uri, "access_denied", description, pending.state)
 
     def finish(pending: PendingSignIn, request_id: str, *, acrs: list[str]) -> Response:
         user = ctx.config.user(pending.username)

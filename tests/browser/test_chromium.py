@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.processes import clean_env
 from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,9 +44,7 @@ def chromium_path() -> str:
 def demo():
     """`python run.py --demo` in a subprocess, as a newcomer would start it."""
     port = free_port()
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("ENTRA_", "SESSION_", "APP_ENV", "PUBLIC_BASE_URL"))
-    }
+    env = clean_env()
     process = subprocess.Popen(
         [sys.executable, "run.py", "--demo", "--port", str(port)],
         cwd=ROOT,

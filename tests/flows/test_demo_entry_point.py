@@ -4,7 +4,6 @@ into logs and the sessions page) or its own scheme."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import pytest
 
 from tests.browser.test_chromium import demo  # noqa: F401 - the fixture
 from tests.conftest import PUBLIC_CLIENT_ID
+from tests.support.processes import clean_env, entra_env
 from tests.support.servers import bind_loopback, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,11 +33,6 @@ def start_run_py(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "run.py", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-
-
-def clean_env(**values: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ENTRA_", "SESSION_", "APP_ENV", "PUBLIC_BASE"))}
-    return {**env, **values}
 
 
 def test_a_busy_port_stops_start_up_with_one_line_naming_it():
@@ -66,20 +61,10 @@ def wait_until_up(process: subprocess.Popen[str], port: int) -> None:
     raise AssertionError("run.py did not start")
 
 
-def entra_env(entra, **values: str) -> dict[str, str]:
-    return clean_env(
-        ENTRA_CLIENT_ID=PUBLIC_CLIENT_ID,
-        ENTRA_TENANT_ID=entra.tenant_id,
-        ENTRA_AUTHORITY_HOST=entra.authority_host,
-        ENTRA_CA_BUNDLE=str(entra.ca_bundle_path),
-        **values,
-    )
-
-
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_without_public_base_url_sign_in_stays_on_the_port_this_app_serves(entra, workers):
     port = free_port()
-    process = start_run_py(["--port", str(port), "--workers", workers], entra_env(entra))
+    process = start_run_py(["--port", str(port), "--workers", workers], entra_env(entra, PUBLIC_CLIENT_ID))
     try:
         wait_until_up(process, port)
         login = httpx.get(f"http://127.0.0.1:{port}/auth/login", headers={"host": f"127.0.0.1:{port}"})
@@ -92,9 +77,8 @@ def test_without_public_base_url_sign_in_stays_on_the_port_this_app_serves(entra
 
 def test_a_public_base_url_on_another_port_is_warned_about_at_start_up(entra):
     port = free_port()
-    process = start_run_py(
-        ["--port", str(port)], entra_env(entra, PUBLIC_BASE_URL="http://localhost:8000", TRUSTED_HOSTS="localhost")
-    )
+    env = entra_env(entra, PUBLIC_CLIENT_ID, PUBLIC_BASE_URL="http://localhost:8000", TRUSTED_HOSTS="localhost")
+    process = start_run_py(["--port", str(port)], env)
     try:
         wait_until_up(process, port)
     finally:

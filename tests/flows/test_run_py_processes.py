@@ -13,18 +13,14 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.conftest import BEN, PUBLIC_CLIENT_ID
-from tests.flows.test_demo_entry_point import entra_env, start_run_py
+from tests.flows.test_demo_entry_point import start_run_py
 from tests.support.browser import Browser
-from tests.support.processes import form_post_head, refused, run_py, slow_request
+from tests.support.processes import entra_env, form_post_head, refused, run_py, slow_request
 from tests.support.servers import bind_loopback, free_port
 
 
 def reuse_port_listener() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(8)
-    return sock
+    return bind_loopback(socket.SO_REUSEPORT)
 
 
 @pytest.mark.parametrize("holder", [bind_loopback, reuse_port_listener], ids=["plain", "so_reuseport"])
@@ -33,7 +29,7 @@ def test_a_busy_port_stops_several_workers_with_one_line(entra, holder):
     port = sock.getsockname()[1]
     try:
         # A Redis URL, so that two workers draw no memory-store warning (nothing connects).
-        env = entra_env(entra, SESSION_STORE_URL="redis://127.0.0.1:9/0")
+        env = entra_env(entra, PUBLIC_CLIENT_ID, SESSION_STORE_URL="redis://127.0.0.1:9/0")
         process = start_run_py(["--port", str(port), "--workers", "2"], env)
         _, stderr = process.communicate(timeout=60)
     finally:
@@ -50,7 +46,11 @@ def test_one_process_lets_a_request_in_flight_finish_on_sigterm(entra, tmp_path:
     registration = entra.config.client(PUBLIC_CLIENT_ID)
     registration.redirect_uris.append(url + "/auth/callback")
     env = entra_env(
-        entra, PUBLIC_BASE_URL=url, SHUTDOWN_GRACE_SECONDS="8", SESSION_SECRET_KEY="Qw8eR4tY6uI2oP0aS3dF5gH7jK9lZ1xC"
+        entra,
+        PUBLIC_CLIENT_ID,
+        PUBLIC_BASE_URL=url,
+        SHUTDOWN_GRACE_SECONDS="8",
+        SESSION_SECRET_KEY="Qw8eR4tY6uI2oP0aS3dF5gH7jK9lZ1xC",
     )
     served = run_py(["--workers", "1"], env, tmp_path, port)
     try:

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from tests.conftest import ADELE, BEN, GUEST
-from tests.support.browser import Callback
+from tests.support.browser import Callback, hidden_inputs
 
 
 def assert_refused(browser, response, status: int = 400, reason: str | None = None) -> None:
@@ -140,8 +140,6 @@ def test_user_cancelling_at_the_idp_gets_an_explained_error(public_app, browsers
     browser = browsers(public_app.base_url)
     authorize = browser.start_login()
     page = browser.get(authorize)
-    from tests.support.browser import hidden_inputs
-
     fields = hidden_inputs(page.text)
     fields.update(action="cancel")
     response = browser.client.post(authorize.split("?")[0], data=fields)
@@ -152,6 +150,28 @@ def test_user_cancelling_at_the_idp_gets_an_explained_error(public_app, browsers
     assert "AADSTS65004" in result.text and "Consent was declined" in result.text
     assert result.text.count("Consent was declined") == 1, "the same words, said more than once"
     assert '<a class="button" href="/auth/login">Try again</a>' in result.text
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "message"),
+    [
+        ("nobody@contoso.example", "whatever", "AADSTS50034: The user account nobody@contoso.example does not exist"),
+        ("", "", "AADSTS50034: The user account (empty) does not exist"),
+        (BEN.username, BEN.password + "x", "AADSTS50126: Error validating credentials"),
+    ],
+    ids=["unknown_user", "empty", "wrong_password"],
+)
+def test_a_wrong_user_or_password_at_the_idp_shows_its_form_again(public_app, browsers, username, password, message):
+    browser = browsers(public_app.base_url)
+    authorize = browser.start_login()
+    fields = hidden_inputs(browser.get(authorize).text)
+    fields.update(username=username, password=password, action="sign_in")
+    page = browser.client.post(authorize.split("?")[0], data=fields)
+    assert page.status_code == 200 and "location" not in page.headers
+    assert message in page.text and 'name="password"' in page.text
+    assert "local_entra_sso" not in page.headers.get("set-cookie", "")  # no sign-in remembered at the IdP
+    callback = browser.authenticate(authorize, BEN.username, BEN.password)  # the same request, answered right
+    assert browser.finish(callback).status_code == 303
 
 
 def test_error_text_on_an_unexpected_callback_is_not_shown(public_app, browsers):

@@ -10,8 +10,11 @@ import json
 import logging
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import pytest
+
+from local_entra import DemoUser
 from secure_auth.validators.claims import auth_context_claims
-from tests.conftest import ADELE, BEN
+from tests.conftest import ADELE, BEN, AppServer
 from tests.support.browser import Browser, hidden_inputs
 
 STEP_UP = auth_context_claims("c1")
@@ -36,11 +39,23 @@ def session_of(app, browser: Browser):
     return asyncio.run(manager.get(manager.session_id_from_cookie(browser.session_cookie)))
 
 
-def test_the_admin_page_steps_up_once_and_then_opens(extra_app, browsers, entra, caplog):
+@pytest.fixture
+def at_admin_app(extra_app, browsers):
+    """Start the app with the admin page behind authentication context c1 and sign a new
+    browser in there as `user`: the app and the browser."""
+
+    def sign_in(user: DemoUser = ADELE) -> tuple[AppServer, Browser]:
+        app = extra_app(admin_auth_context="c1")
+        browser = browsers(app.base_url)
+        browser.sign_in(user.username, user.password)
+        return app, browser
+
+    return sign_in
+
+
+def test_the_admin_page_steps_up_once_and_then_opens(at_admin_app, entra, caplog):
     caplog.set_level(logging.INFO, logger="secure_auth.security")
-    app = extra_app(admin_auth_context="c1")
-    browser = browsers(app.base_url)
-    browser.sign_in(ADELE.username, ADELE.password)
+    _, browser = at_admin_app()
     before = browser.session_cookie
 
     first = browser.get("/admin")
@@ -64,10 +79,8 @@ def test_the_admin_page_steps_up_once_and_then_opens(extra_app, browsers, entra,
     assert any(getattr(r, "event", None) == "step_up_required" for r in caplog.records)
 
 
-def test_stepping_up_keeps_what_the_app_kept_in_the_session(extra_app, browsers):
-    app = extra_app(admin_auth_context="c1")
-    browser = browsers(app.base_url)
-    browser.sign_in(ADELE.username, ADELE.password)
+def test_stepping_up_keeps_what_the_app_kept_in_the_session(at_admin_app):
+    app, browser = at_admin_app()
     session = session_of(app, browser)
     session.extra["draft"] = "quarterly report"
     asyncio.run(app.services.sessions.save(session))
@@ -79,17 +92,13 @@ def test_stepping_up_keeps_what_the_app_kept_in_the_session(extra_app, browsers)
     assert asyncio.run(app.services.sessions.get(session.id)) is None  # the old id no longer works
 
 
-def test_someone_without_the_role_is_refused_before_any_step_up(extra_app, browsers):
-    app = extra_app(admin_auth_context="c1")
-    browser = browsers(app.base_url)
-    browser.sign_in(BEN.username, BEN.password)
+def test_someone_without_the_role_is_refused_before_any_step_up(at_admin_app):
+    _, browser = at_admin_app(BEN)
     assert browser.get("/admin").status_code == 403
 
 
-def test_a_json_client_gets_401_with_where_to_step_up(extra_app, browsers):
-    app = extra_app(admin_auth_context="c1")
-    browser = browsers(app.base_url)
-    browser.sign_in(ADELE.username, ADELE.password)
+def test_a_json_client_gets_401_with_where_to_step_up(at_admin_app):
+    _, browser = at_admin_app()
     response = browser.get("/admin", headers=JSON)
     assert response.status_code == 401
     body = response.json()
@@ -103,20 +112,16 @@ def test_without_admin_auth_context_the_admin_page_needs_no_step_up(public_app, 
     assert browser.get("/admin").status_code == 200
 
 
-def test_declining_the_step_up_leaves_the_page_closed_but_offers_it_again(extra_app, browsers):
-    app = extra_app(admin_auth_context="c1")
-    browser = browsers(app.base_url)
-    browser.sign_in(ADELE.username, ADELE.password)
+def test_declining_the_step_up_leaves_the_page_closed_but_offers_it_again(at_admin_app):
+    _, browser = at_admin_app()
     declined = browser.finish(browser.step_up(to_idp(browser, browser.get("/admin")), approve=False))
     assert declined.status_code == 400 and "Sign-in did not complete" in declined.text
     assert browser.get("/me").status_code == 200  # still signed in
     assert browser.get("/admin").status_code == 303  # asked again: the user may change their mind
 
 
-def test_an_idp_that_does_not_deliver_the_context_ends_in_an_error_page_not_a_loop(extra_app, browsers, entra):
-    app = extra_app(admin_auth_context="c1")
-    browser = browsers(app.base_url)
-    browser.sign_in(ADELE.username, ADELE.password)
+def test_an_idp_that_does_not_deliver_the_context_ends_in_an_error_page_not_a_loop(at_admin_app, entra):
+    _, browser = at_admin_app()
     authorize = to_idp(browser, browser.get("/admin"))
     entra.transform_next_id_token(lambda claims, sign: sign({k: v for k, v in claims.items() if k != "acrs"}))
     assert browser.finish(browser.step_up(authorize)).headers["location"] == "/admin"

@@ -20,7 +20,7 @@ import pytest
 from tests.conftest import BEN, PUBLIC_CLIENT_ID
 from tests.integration.test_redis_store import PrivateRedis
 from tests.support.browser import Browser
-from tests.support.processes import Served, form_post_head, refused, run_py, slow_request
+from tests.support.processes import Served, entra_env, form_post_head, refused, run_py, slow_request
 from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
@@ -46,13 +46,9 @@ def workers(entra, redis_url: str, tmp_path: Path) -> Iterator:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         registration.redirect_uris.append(url + "/auth/callback")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("ENTRA_", "SESSION_", "RATE_LIMIT"))}
-        env.update(
-            ENTRA_CLIENT_ID=PUBLIC_CLIENT_ID,
-            ENTRA_TENANT_ID=entra.tenant_id,
-            ENTRA_AUTHORITY_HOST=entra.authority_host,
-            ENTRA_CA_BUNDLE=str(entra.ca_bundle_path),
-            GRAPH_BASE_URL=entra.authority_host,
+        env = entra_env(
+            entra,
+            PUBLIC_CLIENT_ID,
             PUBLIC_BASE_URL=url,
             SESSION_STORE_URL=redis_url,
             REDIS_KEY_PREFIX=f"workers-{uuid.uuid4().hex[:8]}:",

@@ -21,6 +21,7 @@ import pytest
 from local_entra import ClientRegistration
 from tests.conftest import ADELE, BEN, PUBLIC_CLIENT_ID
 from tests.integration.test_redis_store import PrivateRedis, redis_available
+from tests.support.processes import entra_env
 from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,13 +110,9 @@ def _cluster(entra):
     prefix = f"cluster-{uuid.uuid4().hex[:8]}:"
 
     def make(redis_url: str, port: int | None = None) -> Worker:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("ENTRA_", "SESSION_", "RATE_LIMIT"))}
-        env.update(
-            ENTRA_CLIENT_ID=PUBLIC_CLIENT_ID,
-            ENTRA_TENANT_ID=entra.tenant_id,
-            ENTRA_AUTHORITY_HOST=entra.authority_host,
-            ENTRA_CA_BUNDLE=str(entra.ca_bundle_path),
-            GRAPH_BASE_URL=entra.authority_host,
+        env = entra_env(
+            entra,
+            PUBLIC_CLIENT_ID,
             PUBLIC_BASE_URL=public_url,
             SESSION_STORE_URL=redis_url,
             REDIS_KEY_PREFIX=prefix,

@@ -12,7 +12,11 @@ import sys
 import time
 from pathlib import Path
 
+from local_entra import LocalEntra
+
 ROOT = Path(__file__).resolve().parents[2]
+# The developer's own app settings, kept from every app process a test or benchmark starts.
+DEVELOPER_SETTINGS = ("ENTRA_", "SESSION_", "RATE_LIMIT", "APP_ENV", "PUBLIC_BASE_URL")
 
 
 class Served:
@@ -116,3 +120,22 @@ def form_post_head(port: int, path: str, cookie: str, body: bytes) -> str:
         f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n"
         "Connection: close\r\n\r\n"
     )
+
+
+def clean_env(**settings: str) -> dict[str, str]:
+    """This process's environment without the developer's app settings, and `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(DEVELOPER_SETTINGS)}
+    return {**env, **settings}
+
+
+def entra_env(entra: LocalEntra, client_id: str, **settings: str) -> dict[str, str]:
+    """The environment of an app process that signs in at `entra` (and reads Graph from its
+    stand-in) as `client_id`, with `settings`."""
+    idp = {
+        "ENTRA_CLIENT_ID": client_id,
+        "ENTRA_TENANT_ID": entra.tenant_id,
+        "ENTRA_AUTHORITY_HOST": entra.authority_host,
+        "ENTRA_CA_BUNDLE": str(entra.ca_bundle_path),
+        "GRAPH_BASE_URL": entra.authority_host,
+    }
+    return clean_env(**{**idp, **settings})

@@ -10,10 +10,12 @@ import time
 import uvicorn
 
 
-def bind_loopback() -> socket.socket:
+def bind_loopback(reuse: int = socket.SO_REUSEADDR) -> socket.socket:
+    """A socket listening on a free loopback port, with the socket option `reuse` set
+    (SO_REUSEPORT: another socket may listen on the same port too)."""
     # IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted connections (uvicorn#3149).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, reuse, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
     return sock

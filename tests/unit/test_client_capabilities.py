@@ -8,16 +8,12 @@ import json
 import pytest
 
 from local_entra.capabilities import requested_capabilities
-from secure_auth.config import ConfigError, Settings, load_settings
+from secure_auth.config import ConfigError, load_settings
 
 BASE = {"entra_client_id": "6f1c2a9e-0000-4c1d-9a8b-123456789abc", "entra_tenant_id": "contoso.onmicrosoft.com"}
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-    for name in Settings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
+pytestmark = pytest.mark.usefixtures("clean_environment")
 
 
 def test_cp1_by_default_and_empty_turns_it_off(monkeypatch):

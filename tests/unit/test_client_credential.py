@@ -10,7 +10,7 @@ from pathlib import Path
 import jwt
 import pytest
 
-from secure_auth.config import ConfigError, Settings, load_settings
+from secure_auth.config import ConfigError, load_settings
 from secure_auth.identity.credential import (
     ClientAssertionFile,
     ClientAssertionUnavailable,
@@ -24,11 +24,7 @@ BASE = {"entra_client_id": "6f1c2a9e-0000-4c1d-9a8b-123456789abc", "entra_tenant
 SUBJECT = "system:serviceaccount:web:secure-auth"
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in Settings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
+pytestmark = pytest.mark.usefixtures("clean_environment")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from secure_auth.config import ConfigError, Settings, load_settings
+from secure_auth.config import ConfigError, load_settings
 from tests.support.certs import cert_pem, key_pem, new_rsa_key, self_signed
 
 SECRET = "s3cr3t-value"
@@ -22,14 +22,7 @@ PRODUCTION = {
 }
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No .env in the working directory and none of the app's variables in the environment."""
-    monkeypatch.chdir(tmp_path)
-    for name in Settings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path
+pytestmark = pytest.mark.usefixtures("clean_environment")
 
 
 @pytest.fixture(scope="module")

@@ -8,22 +8,11 @@ import time
 import pytest
 from pydantic import SecretStr
 
-from secure_auth.config import Settings
 from secure_auth.operations import doctor
 from secure_auth.operations.doctor import OK, PROBLEM, WARNING, Facts
+from tests.support.doctor import settings
 
-BASE = {"entra_client_id": "cid", "entra_tenant_id": "contoso.onmicrosoft.com", "trusted_hosts": "*"}
-
-
-@pytest.fixture(autouse=True)
-def no_environment(monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-    for name in Settings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
-
-
-def settings(**overrides) -> Settings:
-    return Settings(**{**BASE, **overrides})
+pytestmark = pytest.mark.usefixtures("clean_environment")
 
 
 def facts(**overrides) -> Facts:

@@ -13,22 +13,14 @@ from secure_auth.config import Settings
 from secure_auth.identity.credential import AssertionStatus, assertion_status
 from secure_auth.operations.credential_checks import client_capabilities_check, client_credential_check
 from secure_auth.operations.verdicts import OK, PROBLEM, WARNING
+from tests.support.doctor import settings
 from tests.support.federation import TestIssuer
 
-BASE = {"entra_client_id": "cid", "entra_tenant_id": "contoso.onmicrosoft.com", "trusted_hosts": "*"}
 SUBJECT = "system:serviceaccount:web:secure-auth"
 NOW = 1_900_000_000.0
 
 
-@pytest.fixture(autouse=True)
-def no_environment(monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-    for name in Settings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
-
-
-def settings(**overrides) -> Settings:
-    return Settings(**{**BASE, **overrides})
+pytestmark = pytest.mark.usefixtures("clean_environment")
 
 
 def federated(path: Path, **status) -> tuple[Settings, AssertionStatus]:
