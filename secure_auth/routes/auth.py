@@ -1,11 +1,11 @@
 """Sign-in and sign-out: /auth/login, /auth/callback, /auth/logout, /auth/signed-out.
 
-A pending sign-in travels sealed in the flow cookie, with a copy in the bounded StateStore
-as backup (identity/pending.py), both tied to this browser by a random binding. The
-callback needs no session, so a lost or rotated session, another worker or a restart with
-a shared store does not break sign-in; a code and state replayed in another browser fail,
-so neither copy reopens login CSRF; and abandoned sign-ins cost the server no room another
-person needs.
+A pending sign-in travels sealed in the flow cookie, tied to this browser by a random
+binding; one the cookie has no room for goes to the bounded StateStore under the same
+binding (identity/pending.py). The callback needs no session, so a lost or rotated
+session, another worker or a restart with a shared store does not break sign-in; a code
+and state replayed in another browser fail, so neither place reopens login CSRF; and
+abandoned sign-ins cost the server no room another person needs.
 """
 
 from __future__ import annotations
