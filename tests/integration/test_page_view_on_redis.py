@@ -7,6 +7,8 @@ import asyncio
 import json
 import threading
 import uuid
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import redis
@@ -46,49 +48,59 @@ class Monitor:
         return self.commands
 
 
-def test_a_signed_in_page_view_is_one_command_to_redis(extra_app, browsers, redis_url):  # noqa: F811
-    prefix = f"test-{uuid.uuid4().hex[:8]}:"
-    server = extra_app(session_store_url=redis_url, redis_key_prefix=prefix)
-    browser = browsers(server.base_url)
-    assert browser.sign_in(ADELE.username, ADELE.password).status_code == 303
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    try:
-        assert browser.get("/").status_code == 200  # the first view may record "last seen"
-        monitor = Monitor(redis_url)
-        page = browser.get("/")
-        commands = monitor.stop()
-        assert page.status_code == 200 and ADELE.name in page.text
-        sent = [c["command"].split()[0].upper() for c in commands if c["client_type"] != "lua"]
-        in_script = [c["command"].split()[0].upper() for c in commands if c["client_type"] == "lua"]
-        assert sent == ["EVALSHA"], f"the page view sent {sent}"
-        assert "GET" in in_script and "INCR" in in_script, in_script
-        counters = list(client.scan_iter(match=f"{prefix}rl:*"))
-        assert counters, "no rate-limit counter under the app's prefix"
-        touched = [c["command"] for c in commands if c["client_type"] == "lua"]
-        assert all(prefix in command for command in touched), f"a key outside REDIS_KEY_PREFIX: {touched}"
-    finally:
-        for key in client.scan_iter(match=f"{prefix}*"):
-            client.delete(key)
-        client.close()
+@dataclass
+class SignedInOnRedis:
+    prefix: str
+    browser: Any
+    client: redis.Redis
+
+
+@pytest.fixture
+def signed_in_on_redis(extra_app, browsers, redis_url):  # noqa: F811
+    """`start(**settings)`: an app on Redis under a prefix of its own, Adele signed in to it,
+    and a Redis client; every key under the prefix is deleted afterwards."""
+    started: list[SignedInOnRedis] = []
+
+    def start(**overrides) -> SignedInOnRedis:
+        prefix = f"test-{uuid.uuid4().hex[:8]}:"
+        server = extra_app(session_store_url=redis_url, redis_key_prefix=prefix, **overrides)
+        browser = browsers(server.base_url)
+        assert browser.sign_in(ADELE.username, ADELE.password).status_code == 303
+        started.append(SignedInOnRedis(prefix, browser, redis.Redis.from_url(redis_url, decode_responses=True)))
+        return started[-1]
+
+    yield start
+    for each in started:
+        for key in each.client.scan_iter(match=f"{each.prefix}*"):
+            each.client.delete(key)
+        each.client.close()
+
+
+def test_a_signed_in_page_view_is_one_command_to_redis(signed_in_on_redis, redis_url):  # noqa: F811
+    app = signed_in_on_redis()
+    assert app.browser.get("/").status_code == 200  # the first view may record "last seen"
+    monitor = Monitor(redis_url)
+    page = app.browser.get("/")
+    commands = monitor.stop()
+    assert page.status_code == 200 and ADELE.name in page.text
+    sent = [c["command"].split()[0].upper() for c in commands if c["client_type"] != "lua"]
+    in_script = [c["command"].split()[0].upper() for c in commands if c["client_type"] == "lua"]
+    assert sent == ["EVALSHA"], f"the page view sent {sent}"
+    assert "GET" in in_script and "INCR" in in_script, in_script
+    counters = list(app.client.scan_iter(match=f"{app.prefix}rl:*"))
+    assert counters, "no rate-limit counter under the app's prefix"
+    touched = [c["command"] for c in commands if c["client_type"] == "lua"]
+    assert all(app.prefix in command for command in touched), f"a key outside REDIS_KEY_PREFIX: {touched}"
 
 
 @pytest.mark.parametrize("corrupt", ["{corrupt", "[]", '"a string"'])
-def test_a_corrupt_session_record_leaves_the_user_signed_out_never_a_500(extra_app, browsers, redis_url, corrupt):  # noqa: F811
-    prefix = f"test-{uuid.uuid4().hex[:8]}:"
-    server = extra_app(session_store_url=redis_url, redis_key_prefix=prefix)
-    browser = browsers(server.base_url)
-    assert browser.sign_in(ADELE.username, ADELE.password).status_code == 303
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    try:
-        (key,) = client.scan_iter(match=f"{prefix}session:*")
-        client.set(key, corrupt)
-        page = browser.get("/")
-        assert page.status_code == 200
-        assert ADELE.name not in page.text
-    finally:
-        for key in client.scan_iter(match=f"{prefix}*"):
-            client.delete(key)
-        client.close()
+def test_a_corrupt_session_record_leaves_the_user_signed_out_never_a_500(signed_in_on_redis, corrupt):
+    app = signed_in_on_redis()
+    (key,) = app.client.scan_iter(match=f"{app.prefix}session:*")
+    app.client.set(key, corrupt)
+    page = app.browser.get("/")
+    assert page.status_code == 200
+    assert ADELE.name not in page.text
 
 
 def test_a_hundred_locks_at_once_never_look_like_an_outage(redis_url):  # noqa: F811
@@ -115,59 +127,42 @@ def test_a_hundred_locks_at_once_never_look_like_an_outage(redis_url):  # noqa: 
     assert asyncio.run(scenario()) is False
 
 
-def test_a_redis_dump_holds_no_usable_token_or_cookie(extra_app, browsers, redis_url):  # noqa: F811
-    prefix = f"test-{uuid.uuid4().hex[:8]}:"
-    server = extra_app(session_store_url=redis_url, redis_key_prefix=prefix, token_cache_key="t" * 48)
-    browser = browsers(server.base_url)
-    assert browser.sign_in(ADELE.username, ADELE.password).status_code == 303
-    assert browser.get("/profile").status_code == 200  # Graph with a token from the sealed cache
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    try:
-        (key,) = client.scan_iter(match=f"{prefix}session:*")
-        stored = client.get(key)
-        assert stored is not None
-        assert '"token_cache":"sealed.v1.' in stored
-        for marker in ("RefreshToken", "AccessToken", "IdToken", "secret"):
-            assert marker not in stored, marker
-        # Sessions are kept under a hash of the cookie's secret: no key, record or index
-        # member holds it, so the dump gives nobody a session cookie.
-        cookie_secret = browser.session_cookie.split(".")[0]
-        dump = []
-        for key in client.scan_iter(match=f"{prefix}*"):
-            kind = client.type(key)
-            value = {"string": client.get, "set": client.smembers, "zset": lambda k: client.zrange(k, 0, -1)}
-            dump.append(f"{key} {value[kind](key) if kind in value else kind}")
-        assert any("index:user" in line for line in dump), dump
-        assert not [line for line in dump if cookie_secret in line]
-    finally:
-        for key in client.scan_iter(match=f"{prefix}*"):
-            client.delete(key)
-        client.close()
+def test_a_redis_dump_holds_no_usable_token_or_cookie(signed_in_on_redis):
+    app = signed_in_on_redis(token_cache_key="t" * 48)
+    client = app.client
+    assert app.browser.get("/profile").status_code == 200  # Graph with a token from the sealed cache
+    (key,) = client.scan_iter(match=f"{app.prefix}session:*")
+    stored = client.get(key)
+    assert stored is not None
+    assert '"token_cache":"sealed.v1.' in stored
+    for marker in ("RefreshToken", "AccessToken", "IdToken", "secret"):
+        assert marker not in stored, marker
+    # Sessions are kept under a hash of the cookie's secret: no key, record or index
+    # member holds it, so the dump gives nobody a session cookie.
+    cookie_secret = app.browser.session_cookie.split(".")[0]
+    dump = []
+    for key in client.scan_iter(match=f"{app.prefix}*"):
+        kind = client.type(key)
+        value = {"string": client.get, "set": client.smembers, "zset": lambda k: client.zrange(k, 0, -1)}
+        dump.append(f"{key} {value[kind](key) if kind in value else kind}")
+    assert any("index:user" in line for line in dump), dump
+    assert not [line for line in dump if cookie_secret in line]
 
 
-def test_a_page_view_that_records_last_seen_keeps_the_sealed_tokens_intact(extra_app, browsers, redis_url):  # noqa: F811
+def test_a_page_view_that_records_last_seen_keeps_the_sealed_tokens_intact(signed_in_on_redis):
     """Page views leave the token cache sealed; when one writes the session back ("last
     seen"), the sealed cache goes back as it was, and tokens still come from it."""
-    prefix = f"test-{uuid.uuid4().hex[:8]}:"
-    server = extra_app(session_store_url=redis_url, redis_key_prefix=prefix, token_cache_key="t" * 48)
-    browser = browsers(server.base_url)
-    assert browser.sign_in(ADELE.username, ADELE.password).status_code == 303
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    try:
-        (key,) = client.scan_iter(match=f"{prefix}session:*")
-        record = json.loads(client.get(key))
-        sealed = record["token_cache"]
-        record["last_seen"] -= 120  # due for a "last seen" write at the next page view
-        client.set(key, json.dumps(record), keepttl=True)
-        assert browser.get("/").status_code == 200
-        written = json.loads(client.get(key))
-        assert written["last_seen"] > record["last_seen"], "the page view did not write the session back"
-        assert written["token_cache"] == sealed  # not opened, not sealed twice
-        assert browser.get("/profile").status_code == 200  # a token from that cache
-    finally:
-        for key in client.scan_iter(match=f"{prefix}*"):
-            client.delete(key)
-        client.close()
+    app = signed_in_on_redis(token_cache_key="t" * 48)
+    (key,) = app.client.scan_iter(match=f"{app.prefix}session:*")
+    record = json.loads(app.client.get(key))
+    sealed = record["token_cache"]
+    record["last_seen"] -= 120  # due for a "last seen" write at the next page view
+    app.client.set(key, json.dumps(record), keepttl=True)
+    assert app.browser.get("/").status_code == 200
+    written = json.loads(app.client.get(key))
+    assert written["last_seen"] > record["last_seen"], "the page view did not write the session back"
+    assert written["token_cache"] == sealed  # not opened, not sealed twice
+    assert app.browser.get("/profile").status_code == 200  # a token from that cache
 
 
 def test_a_separate_rate_limit_storage_keeps_its_counters_under_the_prefix(extra_app, browsers, redis_url):  # noqa: F811
