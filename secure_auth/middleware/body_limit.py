@@ -1,17 +1,32 @@
-"""Refuses a request body declared (Content-Length) larger than MAX_REQUEST_BODY_BYTES before a
-byte of it is read, with the app's own 413 page or JSON. A body without a Content-Length is
-counted as it streams in, by FastAPI's per-router limit (`include_router(max_body_size=...)`),
-whose 413 reaches the same error page. The API proxy has its own limit and is left alone."""
+"""Bounds every request body at MAX_REQUEST_BODY_BYTES, for every route mounted now or later.
+
+A body declared (Content-Length) over the limit is refused before a byte of it is read; a
+body without one (chunked) is counted as it streams in, and the read that crosses the
+limit fails with a 413, which reaches the app's own error page. The API proxy has its own
+limit and is left alone.
+
+One layer for the whole app, rather than FastAPI's per-router limit (which wraps every
+route in two more layers even when the request has no body).
+"""
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from secure_auth.middleware.request_context import scope_header
 from secure_auth.web.rendering import Refuse
 
 
-class DeclaredBodyLimitMiddleware:
+class BodyTooLarge(HTTPException):
+    """Raised by a read that crosses the limit; an HTTPException, so the error handlers
+    answer it wherever the body is read (a route, a dependency, a form parser)."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=413, detail="Content Too Large")
+
+
+class BodyLimitMiddleware:
     def __init__(self, app: ASGIApp, *, limit: int, exempt_prefix: str, refuse: Refuse) -> None:
         if limit <= 0:
             raise ValueError("the body limit must be positive")
@@ -25,17 +40,35 @@ class DeclaredBodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         declared = scope_header(scope, b"content-length").strip()
-        if not declared or (declared.isdigit() and int(declared) <= self.limit):
-            await self.app(scope, receive, send)
+        if declared and not (declared.isdigit() and int(declared) <= self.limit):
+            await self._refuse(scope, receive, send, bad_length=not declared.isdigit())
             return
-        bad = not declared.isdigit()
+        received = 0
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise BodyTooLarge()
+            return message
+
+        try:
+            await self.app(scope, counted_receive, send)
+        except BodyTooLarge:
+            # Crossed while a layer outside the routes read the body (the CSRF guard reads
+            # a form before any route runs, so before any response): answer it here.
+            await self._refuse(scope, receive, send, bad_length=False)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, *, bad_length: bool) -> None:
         response = await self.refuse(
             scope,
-            400 if bad else 413,
-            "bad_content_length" if bad else "body_too_large",
-            title="Bad request" if bad else "Request too large",
+            400 if bad_length else 413,
+            "bad_content_length" if bad_length else "body_too_large",
+            title="Bad request" if bad_length else "Request too large",
             message="The Content-Length header is not valid."
-            if bad
+            if bad_length
             else f"The request body may be at most {self.limit} bytes.",
         )
         await response(scope, receive, send)

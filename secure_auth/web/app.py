@@ -24,7 +24,7 @@ from secure_auth.identity.client import IdentityClient
 from secure_auth.identity.errors import IdentityProviderUnavailable
 from secure_auth.identity.pending import PURPOSE as PENDING_PURPOSE
 from secure_auth.identity.pending import PendingSignIns
-from secure_auth.middleware.body_limit import DeclaredBodyLimitMiddleware
+from secure_auth.middleware.body_limit import BodyLimitMiddleware
 from secure_auth.middleware.csrf import CsrfMiddleware
 from secure_auth.middleware.host_check import HostCheckMiddleware
 from secure_auth.middleware.pipelined_limits import PipelinedCounter
@@ -133,7 +133,7 @@ def create_secure_app(
 
     # Added innermost first. Outermost to innermost: trusted proxy headers, the request
     # context, security headers (so every refusal below carries them), host check, CORS,
-    # rate limits, a declared body over the limit, the session (resolved once for the route
+    # rate limits, the body limit, the session (resolved once for the route
     # and its error pages), and the CSRF guard, which wraps every route mounted now or later.
     app.add_middleware(
         CsrfMiddleware,
@@ -144,7 +144,7 @@ def create_secure_app(
     )
     app.add_middleware(SessionMiddleware, resolver=resolver)
     app.add_middleware(
-        DeclaredBodyLimitMiddleware, limit=settings.max_request_body_bytes, exempt_prefix=PROXY_PREFIX, refuse=refuse
+        BodyLimitMiddleware, limit=settings.max_request_body_bytes, exempt_prefix=PROXY_PREFIX, refuse=refuse
     )
     # On the Redis session store, rate limits ride in the session read's round trip.
     pipelined = None
@@ -175,13 +175,12 @@ def create_secure_app(
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_list)
 
     # Routes are matched in order: the pages people open most come first, static files last.
-    # Bodies are bounded while they stream in (FastAPI's own per-router limit): a 413 page.
-    limit = settings.max_request_body_bytes
+    # Bodies are bounded by BodyLimitMiddleware, for these routes and any mounted later.
     for router in (pages.router, health.router, auth.router, debug.router, sessions.router):
-        app.include_router(router, max_body_size=limit)
+        app.include_router(router)
     if settings.api_base_url:  # the BFF API proxy, only when there is an API; it has its own limit
         app.include_router(api_proxy.router)
     for router in feature_routers:
-        app.include_router(router, max_body_size=limit)
+        app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")
     return app

@@ -67,6 +67,25 @@ def test_a_body_over_max_request_body_bytes_gets_413_while_it_streams(public_app
     assert ADELE.name in page.text and "too large" in page.text
 
 
+def test_a_streamed_form_over_the_limit_is_a_413_while_the_guard_reads_it(public_app, browsers):
+    """No token header: the CSRF guard reads the form itself, and the body limit (one layer
+    further out) stops that read at the limit, before any route runs."""
+    browser = signed_in(browsers, public_app)
+
+    def chunks():  # no Content-Length
+        yield b"csrf_token=" + browser.csrf_token().encode() + b"&a="
+        for _ in range(20):
+            yield b"1" * 65_536
+
+    page = browser.post(
+        "/calculator",
+        content=chunks(),
+        headers={"content-type": "application/x-www-form-urlencoded", "accept": "text/html"},
+    )
+    assert page.status_code == 413
+    assert ADELE.name in page.text and "body_too_large" in page.text
+
+
 def test_a_declared_body_over_the_limit_is_refused_before_it_is_read(public_app, browsers):
     browser = signed_in(browsers, public_app)
     page = browser.post(
