@@ -1,10 +1,12 @@
-"""Rate limits per client address, with slowapi's limiter and storage backends.
+"""Rate limits per client address and per network.
 
 A pure ASGI middleware (no BaseHTTPMiddleware, no second routing pass): the bucket is
-chosen by path, so the check costs a dictionary lookup and a counter increment with
-the memory storage. /auth/login and /auth/callback share the stricter RATE_LIMIT_AUTH
-bucket, the API proxy has RATE_LIMIT_API; /health and static files are exempt. The client address is the connection's
-peer, or the forwarded one only when ProxyHeadersMiddleware trusted the peer
+chosen by path. /auth/login and /auth/callback share the stricter RATE_LIMIT_AUTH bucket,
+the API proxy has RATE_LIMIT_API; /health and static files are exempt. Counted in this
+process (the default), a check is two counter increments; on the Redis session store the
+counters ride in the session read's round trip; any other RATE_LIMIT_STORAGE_URL goes
+through slowapi's limiter and its storage backends. The client address is the
+connection's peer, or the forwarded one only when ProxyHeadersMiddleware trusted the peer
 (FORWARDED_ALLOW_IPS), so a forged X-Forwarded-For cannot dodge a limit.
 """
 
@@ -17,8 +19,6 @@ import time
 from functools import lru_cache
 
 from limits import RateLimitItem, parse_many
-from limits.storage import MemoryStorage
-from limits.strategies import FixedWindowRateLimiter, RateLimiter
 from slowapi import Limiter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -71,6 +71,14 @@ def build_limiter(settings: Settings, *, in_process: bool = False) -> Limiter:
     return Limiter(key_func=_limit_key, storage_uri=storage, storage_options=options, strategy="fixed-window")
 
 
+# One limit as counted in this process: (requests allowed, window in seconds, key prefix).
+Window = tuple[int, int, str]
+
+
+def windows_for(bucket: str, scope: str, items: list[RateLimitItem]) -> list[Window]:
+    return [(item.amount, item.get_expiry(), f"{bucket}/{scope}/{item.amount}/{item.get_expiry()}/") for item in items]
+
+
 class RateLimitMiddleware:
     def __init__(
         self,
@@ -95,37 +103,56 @@ class RateLimitMiddleware:
                 ("api", parse_many(api_limits)),
             )
         }
+        self.windows: dict[str, tuple[list[Window], list[Window]]] = {
+            bucket: (windows_for(bucket, "addr", per_address), windows_for(bucket, "net", per_network))
+            for bucket, (per_address, per_network) in self.limits.items()
+        }
         self.refuse = refuse
-        # A networked storage (Redis) blocks: keep it off the event loop. slowapi's public
-        # `limiter` is the limits strategy, whose `storage` is public too.
-        self.blocking = not isinstance(limiter.limiter.storage, (InProcessCounters, MemoryStorage))
-        self.fallback: RateLimiter = FixedWindowRateLimiter(InProcessCounters())
+        # slowapi's public `limiter` is the limits strategy, whose `storage` is public too.
+        # Counted in this process, a page view costs two dictionary updates (no `limits`
+        # strategy, no key building); a networked storage (Redis, memcached) blocks, so it is
+        # asked from the threadpool, and gives way to counters in this process while it is away.
+        storage = limiter.limiter.storage
+        self.local = storage if isinstance(storage, InProcessCounters) else None
+        self.fallback = InProcessCounters()
         self._storage_down_until = 0.0
 
-    def _strategy(self) -> RateLimiter:
-        if self._storage_down_until > time.monotonic():
-            return self.fallback
-        return self.limiter.limiter
+    def _count_locally(self, counters: InProcessCounters, bucket: str, address: str, network: str) -> int | None:
+        """Count the request; return seconds to wait when a limit is exceeded."""
+        now = time.time()
+        waits = []
+        per_address, per_network = self.windows[bucket]
+        for windows, key in ((per_address, address), (per_network, network)):
+            for amount, seconds, prefix in windows:
+                count, ends = counters.count(prefix + key, seconds, now)
+                if count > amount:
+                    waits.append(ends - now)
+        return max(1, math.ceil(max(waits))) if waits else None
 
-    def _hit(self, bucket: str, targets: Targets) -> int | None:
-        """Count the request; return seconds to wait when a limit is exceeded. A storage
-        that cannot be reached (Redis down) gives way to per-process counters for a while."""
+    def _hit(self, bucket: str, address: str, network: str) -> int | None:
+        """On a networked storage (in the threadpool). A storage that cannot be reached
+        (Redis down) gives way to counters in this process for a while."""
+        if self._storage_down_until > time.monotonic():
+            return self._count_locally(self.fallback, bucket, address, network)
+        per_address, per_network = self.limits[bucket]
+        strategy = self.limiter.limiter
         try:
-            return self._count(self._strategy(), bucket, targets)
+            exceeded = [
+                (item, key)
+                for items, key in ((per_address, address), (per_network, "net:" + network))
+                for item in items
+                if not strategy.hit(item, bucket, key)
+            ]
+            if not exceeded:
+                return None
+            resets = [strategy.get_window_stats(item, bucket, key).reset_time for item, key in exceeded]
         except Exception as exc:  # the storage's own errors (redis, memcached, ...)
             if self._storage_down_until <= time.monotonic():
                 logger.error(
                     "rate-limit storage unreachable (%s): counting in this process for now", type(exc).__name__
                 )
             self._storage_down_until = time.monotonic() + STORAGE_RETRY_SECONDS
-            return self._count(self.fallback, bucket, targets)
-
-    @staticmethod
-    def _count(strategy: RateLimiter, bucket: str, targets: Targets) -> int | None:
-        exceeded = [(item, key) for items, key in targets for item in items if not strategy.hit(item, bucket, key)]
-        if not exceeded:
-            return None
-        resets = [strategy.get_window_stats(item, bucket, key).reset_time for item, key in exceeded]
+            return self._count_locally(self.fallback, bucket, address, network)
         return max(1, math.ceil(max(resets) - time.time()))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -142,16 +169,17 @@ class RateLimitMiddleware:
         context = context_of(scope)
         key = context.client_ip if context is not None else client_address(scope)
         # Per address, and per network: a few hundred addresses (or one IPv6 /64) share one.
-        per_address, per_network = self.limits[bucket]
-        targets: Targets = [(per_address, key), (per_network, "net:" + network_of(key))]
+        network = network_of(key)
         retry_after: int | bool | None = False
         if self.pipelined is not None:
+            per_address, per_network = self.limits[bucket]
+            targets: Targets = [(per_address, key), (per_network, "net:" + network)]
             retry_after = await self.pipelined.retry_after(scope, context, bucket, targets)
-        if retry_after is False:  # no pipeline, or Redis could not be asked: the limits strategy
-            if self.blocking:
-                retry_after = await run_in_threadpool(self._hit, bucket, targets)
+        if retry_after is False:  # no pipeline, or Redis could not be asked
+            if self.local is not None:
+                retry_after = self._count_locally(self.local, bucket, key, network)
             else:
-                retry_after = self._hit(bucket, targets)
+                retry_after = await run_in_threadpool(self._hit, bucket, key, network)
         if retry_after is None:
             await self.app(scope, receive, send)
             return

@@ -37,10 +37,16 @@ class InProcessCounters(Storage):
 
     def incr(self, key: str, expiry: float, amount: int = 1) -> int:
         with self._lock:
-            return self._incr(key, expiry, amount)
+            return int(self._incr(key, expiry, amount, time.time())[0])
 
-    def _incr(self, key: str, expiry: float, amount: int) -> int:
-        now = time.time()
+    def count(self, key: str, expiry: float, now: float) -> tuple[int, float]:
+        """Counts one hit on `key`: the count in its window, and when the window ends. The
+        rate-limit middleware's own path, without `limits`' key building and strategy."""
+        with self._lock:
+            entry = self._incr(key, expiry, 1, now)
+            return int(entry[0]), entry[1]
+
+    def _incr(self, key: str, expiry: float, amount: int, now: float) -> list[float]:
         entry = self._counters.get(key)
         if entry is None or entry[1] <= now:
             if entry is None:
@@ -50,7 +56,7 @@ class InProcessCounters(Storage):
             entry = [0, now + expiry]
             self._counters[key] = entry
         entry[0] += amount
-        return int(entry[0])
+        return entry
 
     def get(self, key: str) -> int:
         entry = self._counters.get(key)

@@ -151,6 +151,18 @@ def test_the_request_over_the_limit_gets_429_with_retry_after(extra_app, browser
     assert browser.get("/static/app.css").status_code == 200
 
 
+def test_an_unreachable_rate_limit_storage_gives_way_to_counting_in_this_process(extra_app, browsers, caplog):
+    """RATE_LIMIT_STORAGE_URL names a Redis nobody answers on: pages go on, the limits still
+    hold (counted in this process), and the log says so once."""
+    server = extra_app(rate_limit_default="3/minute", rate_limit_storage_url="redis://127.0.0.1:9/0")
+    browser = browsers(server.base_url)
+    with caplog.at_level(logging.ERROR, logger="secure_auth.ratelimit"):
+        codes = [browser.get("/").status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    unreachable = [r for r in caplog.records if "rate-limit storage unreachable" in r.getMessage()]
+    assert len(unreachable) == 1
+
+
 def test_auth_endpoints_have_their_own_stricter_bucket(extra_app, browsers):
     server = extra_app(rate_limit_auth="2/minute")
     browser = browsers(server.base_url)
