@@ -135,6 +135,32 @@ def test_cookie_signed_with_another_secret_is_refused(manager, store, clock):
     assert load(other, forged) is not None  # same store, so only the signature made the difference
 
 
+def test_a_remembered_cookie_lets_no_tampered_or_foreign_copy_through(manager, store, clock):
+    """Checked signatures are remembered (page views skip the HMAC): a cookie that was
+    accepted must not vouch for a tampered copy, nor for the same secret signed elsewhere."""
+    session = create(manager)
+    cookie = manager.cookie_value(session)
+    assert load(manager, cookie) is not None and load(manager, cookie) is not None  # now remembered
+    assert load(manager, cookie[:-5] + _flip(cookie[-5]) + cookie[-4:]) is None
+    assert load(manager, cookie + "A") is None
+    other = SessionManager(
+        store, secret_key="another-" + SECRET, idle_timeout=IDLE, absolute_timeout=ABSOLUTE, clock=clock
+    )
+    assert load(manager, other.cookie_value(session)) is None
+
+
+def test_remembered_cookies_are_bounded_and_kept_only_as_hashes(manager, monkeypatch):
+    monkeypatch.setattr("secure_auth.sessions.manager.MAX_VERIFIED_COOKIES", 3)
+    cookies = [manager.cookie_value(create(manager)) for _ in range(5)]
+    for cookie in cookies:
+        assert load(manager, cookie) is not None
+    remembered = manager._verified  # the cache itself: its size and what it holds
+    assert len(remembered) == 3
+    held = " ".join([*remembered, *remembered.values()])
+    assert not any(cookie.split(".")[0] in held for cookie in cookies)
+    assert load(manager, cookies[0]) is not None  # forgotten, so checked again
+
+
 @pytest.mark.parametrize("cookie", [None, "", "x" * (MAX_COOKIE_VALUE_LENGTH + 1), "a.b.c", "\u00e9\u00ff.sig"])
 def test_junk_cookies_are_refused(manager, cookie):
     create(manager)
