@@ -1,9 +1,10 @@
 """Page rates measured side by side with a compiled load generator (wrk), in one run.
 
 Every server is a uvicorn process with the same flags (`--no-access-log --log-level
-warning`, one worker unless said otherwise). Rounds are interleaved (bare, app, bare,
-app, ...) and each figure is reported with its ratio to the bare route measured in the
-same round; the summary is the median of those ratios. Before anything else the bench
+warning`, one worker unless said otherwise). Runs are interleaved (bare, page, bare,
+page, ..., bare) and each page's rate is divided by the mean of the bare runs just before
+and after it, so the machine's drift in speed (this VM's varies by a tenth from one run
+to the next) falls out of the ratio; the summary is the median of those ratios. Before anything else the bench
 checks that wrk is not the bottleneck: a route answering plain text must go well above
 the bare route.
 
@@ -156,13 +157,23 @@ def main() -> int:
         generator = wrk(urls["bare"] + "/ping", seconds=args.seconds, connections=args.connections)
         for target in targets:  # warm-up
             wrk(target.url, seconds=1, connections=args.connections, cookie=target.cookie)
+        bare, pages = targets[0], targets[1:]
+
+        def measure(target: Target) -> float:
+            rate = wrk(target.url, seconds=args.seconds, connections=args.connections, cookie=target.cookie)
+            target.rates.append(rate)
+            return rate
+
         for _ in range(args.rounds):
-            for target in targets:
-                rate = wrk(target.url, seconds=args.seconds, connections=args.connections, cookie=target.cookie)
-                target.rates.append(rate)
-            bare = targets[0].rates[-1]
-            for target in targets:
-                target.ratios.append(target.rates[-1] / bare)
+            # bare, page, bare, page, ..., bare: each page is compared with the bare runs
+            # right before and after it, so the VM's drift in speed cancels out.
+            before = measure(bare)
+            bare.ratios.append(1.0)
+            for target in pages:
+                rate = measure(target)
+                after = measure(bare)
+                target.ratios.append(rate / ((before + after) / 2))
+                before = after
         worker_figures = measure_workers(args, urls, ports, env_for) if not args.no_redis else None
     finally:
         for process in processes:
@@ -171,7 +182,8 @@ def main() -> int:
         entra.stop()
 
     print(
-        f"\nwrk -t1 -c{args.connections} -d{args.seconds}s, {args.rounds} interleaved rounds, uvicorn "
+        f"\nwrk -t1 -c{args.connections} -d{args.seconds}s, {args.rounds} rounds, bare and page runs interleaved, "
+        f"uvicorn "
         f"{' '.join(UVICORN_FLAGS)}; {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
         f"Python {platform.python_version()}"
     )
@@ -191,7 +203,8 @@ def main() -> int:
 
 
 def print_workers(one: list[float], two: list[float]) -> None:
-    ratios = [t / o for o, t in zip(one, two, strict=True)]
+    # Each two-worker run against the mean of the one-worker runs before and after it.
+    ratios = [t / ((one[i] + one[i + 1]) / 2) for i, t in enumerate(two)]
     print(
         f"signed-in home page on Redis, wrk -t2 -c32: 1 worker {statistics.median(one):,.0f} req/s, "
         f"2 workers {statistics.median(two):,.0f} req/s, ratio {statistics.median(ratios):.2f} "
@@ -202,8 +215,8 @@ def print_workers(one: list[float], two: list[float]) -> None:
 def measure_workers(
     args: argparse.Namespace, urls: dict[str, str], ports: dict[str, int], env_for: Callable[[str, str], dict[str, str]]
 ) -> tuple[list[float], list[float]]:
-    """One worker against two, served alike, on Redis, in interleaved rounds; wrk gets two
-    threads and 32 connections so that it can load two workers."""
+    """One worker against two, served alike, on Redis, interleaved (one, two, one, ...,
+    one); wrk gets two threads and 32 connections so that it can load two workers."""
     servers = [
         start_server("app:app", ports["redis1"], {**env_for("redis1", REDIS_URL), "WEB_CONCURRENCY": "1"}, workers=1),
         start_server("app:app", ports["redis2"], {**env_for("redis2", REDIS_URL), "WEB_CONCURRENCY": "2"}, workers=2),
@@ -223,9 +236,10 @@ def measure_workers(
             return float(match.group(1))
 
         rate("redis1", 1), rate("redis2", 1)  # warm-up
-        for _ in range(args.rounds):
-            one.append(rate("redis1", args.seconds))
+        one.append(rate("redis1", args.seconds))
+        for _ in range(args.rounds):  # one, two, one, two, ..., one
             two.append(rate("redis2", args.seconds))
+            one.append(rate("redis1", args.seconds))
     finally:
         for process in servers:
             process.terminate()
