@@ -1,8 +1,10 @@
-"""Creates each request's context: request id, CSP nonce, client address, session cookie.
+"""Creates each request's context (request id, CSP nonce, client address, session cookie)
+and stamps every response with the security headers and the request id.
 
 Pure ASGI, like the rest of the middleware: responses stream through untouched. The
 request id is a sane incoming X-Request-ID (a proxy's) or a new one, and is echoed on
-the response.
+the response. Outermost of the app's layers, so every refusal below carries the headers;
+the two jobs share one pass over each response's headers.
 """
 
 from __future__ import annotations
@@ -14,10 +16,9 @@ import secrets
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from secure_auth.middleware.security_headers import SecurityHeaders
 from secure_auth.web.context import CONTEXT_KEY, RequestContext
 
-REQUEST_ID_HEADER = "x-request-id"
-_REQUEST_ID_BYTES = REQUEST_ID_HEADER.encode("latin-1")
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 
 
@@ -57,9 +58,10 @@ def client_address(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, session_cookie_name: str) -> None:
+    def __init__(self, app: ASGIApp, *, session_cookie_name: str, headers: SecurityHeaders) -> None:
         self.app = app
         self.session_cookie_name = session_cookie_name
+        self.headers = headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,15 +71,22 @@ class RequestContextMiddleware:
         new_id, nonce = new_request_id_and_nonce()
         request_id = incoming if _SANE_REQUEST_ID.match(incoming) else new_id
         cookie = session_cookie(scope, self.session_cookie_name)
-        scope[CONTEXT_KEY] = RequestContext(
+        context = RequestContext(
             request_id=request_id, csp_nonce=nonce, client_ip=client_address(scope), session_cookie=cookie
         )
+        scope[CONTEXT_KEY] = context
+        path: str = scope["path"]
+        apply = self.headers.apply_raw
 
-        async def send_with_id(message: Message) -> None:
+        async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [h for h in message.get("headers", ()) if h[0] != _REQUEST_ID_BYTES]
-                headers.append((_REQUEST_ID_BYTES, request_id.encode("latin-1")))
-                message["headers"] = headers
+                message["headers"] = apply(
+                    message.get("headers", ()),
+                    path=path,
+                    has_session=cookie is not None,
+                    nonce=nonce,
+                    request_id=request_id,
+                )
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        await self.app(scope, receive, send_with_headers)

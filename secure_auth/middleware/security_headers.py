@@ -1,7 +1,8 @@
 """Strict security headers on every response: pages, redirects, JSON, errors, static files.
 
-The header set lives in `SecurityHeaders`, so the last-resort 500 handler (which Starlette
-runs outside all middleware) applies exactly the same set.
+The header set lives in `SecurityHeaders`: the request-context middleware applies it to
+every response (with the request id, in the same pass), and the last-resort 500 handler
+(which Starlette runs outside all middleware) applies exactly the same set.
 """
 
 from __future__ import annotations
@@ -10,10 +11,8 @@ from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from secure_auth.outbound.proxy_rules import PROXY_PREFIX
-from secure_auth.web.context import context_of
 
 # The one page the IdP may load in an iframe (it ends sessions; it shows nothing private).
 FRONT_CHANNEL_LOGOUT_PATH = "/auth/front-channel-logout"
@@ -41,9 +40,11 @@ def content_security_policy(form_action_origins: Iterable[str], nonce: str, *, f
 
 
 RawHeaders = list[tuple[bytes, bytes]]
+REQUEST_ID_HEADER = b"x-request-id"
 # The headers this set owns: whatever a route set under these names is replaced.
 _OWNED = frozenset(
     {
+        REQUEST_ID_HEADER,
         b"content-security-policy",
         b"x-content-type-options",
         b"x-frame-options",
@@ -98,53 +99,30 @@ class SecurityHeaders:
         headers.append((b"referrer-policy", referrer))
         return headers
 
-    def apply_raw(self, raw: Iterable[tuple[bytes, bytes]], *, path: str, has_session: bool, nonce: str) -> RawHeaders:
-        """`raw` with this set applied. /auth/ URLs carry codes and state, and responses to a
-        request with a session or that set a cookie are private: those are never cached."""
+    def apply_raw(
+        self, raw: Iterable[tuple[bytes, bytes]], *, path: str, has_session: bool, nonce: str, request_id: str
+    ) -> RawHeaders:
+        """`raw` with this set and the request id applied. /auth/ URLs carry codes and state,
+        and responses to a request with a session or that set a cookie are private: those
+        are never cached."""
+        private = has_session or path.startswith("/auth/")
         kept: RawHeaders = []
-        sets_cookie = False
-        for name, value in raw:
+        for header in raw:
+            name = header[0]
             if name in _OWNED:
                 continue
             if name == b"set-cookie":
-                sets_cookie = True
-            kept.append((name, value))
-        if has_session or sets_cookie or path.startswith("/auth/"):
+                private = True
+            kept.append(header)
+        if private:
             kept = [header for header in kept if header[0] != b"cache-control"]
             kept.append(_NO_STORE)
         kept.extend(self.headers_for(path=path, nonce=nonce))
+        kept.append((REQUEST_ID_HEADER, request_id.encode("latin-1")))
         return kept
 
-    def apply(self, headers: MutableHeaders, *, path: str, has_session: bool, nonce: str) -> None:
+    def apply(self, headers: MutableHeaders, *, path: str, has_session: bool, nonce: str, request_id: str) -> None:
         """The same, on a response's headers (the 500 handler's)."""
-        headers.raw[:] = self.apply_raw(headers.raw, path=path, has_session=has_session, nonce=nonce)
-
-
-class SecurityHeadersMiddleware:
-    """Strict headers on every response, with the request context's CSP nonce.
-
-    /auth/ URLs carry codes and state, so their responses send no Referer and are never
-    cached; so are responses to requests that carried a session cookie.
-    """
-
-    def __init__(self, app: ASGIApp, *, headers: SecurityHeaders) -> None:
-        self.app = app
-        self.headers = headers
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path: str = scope["path"]
-        context = context_of(scope)
-        has_session = context is not None and context.session_cookie is not None
-        nonce = context.csp_nonce if context is not None else ""
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = self.headers.apply_raw(
-                    message.get("headers", ()), path=path, has_session=has_session, nonce=nonce
-                )
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+        headers.raw[:] = self.apply_raw(
+            headers.raw, path=path, has_session=has_session, nonce=nonce, request_id=request_id
+        )

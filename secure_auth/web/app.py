@@ -30,7 +30,7 @@ from secure_auth.middleware.host_check import HostCheckMiddleware
 from secure_auth.middleware.pipelined_limits import PipelinedCounter
 from secure_auth.middleware.rate_limit import RateLimitMiddleware, build_limiter
 from secure_auth.middleware.request_context import RequestContextMiddleware
-from secure_auth.middleware.security_headers import SecurityHeaders, SecurityHeadersMiddleware
+from secure_auth.middleware.security_headers import SecurityHeaders
 from secure_auth.middleware.session import SessionMiddleware
 from secure_auth.operations.readiness import Readiness
 from secure_auth.outbound.clients import OutboundClients
@@ -137,9 +137,9 @@ def create_secure_app(
     install_error_handlers(app, security_headers=security_headers, resolver=resolver)
 
     # Added innermost first. Outermost to innermost: trusted proxy headers, the request
-    # context, security headers (so every refusal below carries them), host check, CORS,
-    # rate limits, the body limit, the session (resolved once for the route
-    # and its error pages), and the CSRF guard, which wraps every route mounted now or later.
+    # context with the security headers (so every refusal below carries them), host check,
+    # CORS, rate limits, the body limit, the session (resolved once for the route and its
+    # error pages), and the CSRF guard, which wraps every route mounted now or later.
     app.add_middleware(
         CsrfMiddleware,
         base_url=settings.base_url,
@@ -174,8 +174,9 @@ def create_secure_app(
             allow_headers=["Content-Type", "X-CSRF-Token", "X-Request-ID"],
         )
     app.add_middleware(HostCheckMiddleware, allowed_hosts=settings.trusted_host_list, refuse=refuse)
-    app.add_middleware(SecurityHeadersMiddleware, headers=security_headers)
-    app.add_middleware(RequestContextMiddleware, session_cookie_name=settings.session_cookie_name)
+    app.add_middleware(
+        RequestContextMiddleware, session_cookie_name=settings.session_cookie_name, headers=security_headers
+    )
     if settings.forwarded_allow_list:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_list)
 

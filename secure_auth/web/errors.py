@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from secure_auth.identity.errors import TokenError
-from secure_auth.middleware.request_context import REQUEST_ID_HEADER, new_csp_nonce
+from secure_auth.middleware.request_context import new_csp_nonce
 from secure_auth.middleware.security_headers import SecurityHeaders
 from secure_auth.operations.events import security_event
 from secure_auth.validators.sign_in_options import SignInOptions
@@ -141,8 +141,9 @@ def install_error_handlers(app: FastAPI, *, security_headers: SecurityHeaders, r
         response = error_response(request, 500, "Something went wrong", "The error has been logged. Try again later.")
         context = context_of(request.scope)
         nonce = context.csp_nonce if context is not None else new_csp_nonce()
-        security_headers.apply(response.headers, path=request.url.path, has_session=True, nonce=nonce)
-        response.headers[REQUEST_ID_HEADER] = request_id(request)
+        security_headers.apply(
+            response.headers, path=request.url.path, has_session=True, nonce=nonce, request_id=request_id(request)
+        )
         # The server drops the connection after an unhandled error: say so, or a client that
         # reuses it for its next request meets a reset.
         response.headers["connection"] = "close"
