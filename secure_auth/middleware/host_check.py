@@ -13,6 +13,8 @@ from secure_auth.operations.events import security_event
 from secure_auth.web.context import context_of
 from secure_auth.web.rendering import Refuse
 
+MAX_CHECKED_HOSTS = 64
+
 
 def host_of(header_value: str) -> str:
     """The host part of a Host header, lower-cased, without the port."""
@@ -36,13 +38,22 @@ class HostCheckMiddleware:
         self.app = app
         self.allowed = [h.lower() for h in allowed_hosts]
         self.refuse = refuse
+        # Host headers already checked: a page view costs one dictionary lookup. Bounded, as
+        # anyone can send any Host header (a full table is simply emptied).
+        self._checked: dict[str, bool] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         header = scope_header(scope, b"host")
-        if host_allowed(host_of(header), self.allowed):
+        allowed = self._checked.get(header)
+        if allowed is None:
+            allowed = host_allowed(host_of(header), self.allowed)
+            if len(self._checked) >= MAX_CHECKED_HOSTS:
+                self._checked.clear()
+            self._checked[header] = allowed
+        if allowed:
             await self.app(scope, receive, send)
             return
         context = context_of(scope)

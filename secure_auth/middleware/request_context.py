@@ -30,16 +30,6 @@ def scope_header(scope: Scope, name: bytes) -> str:
     return ""
 
 
-def session_cookie(scope: Scope, name: str) -> str | None:
-    """The named cookie, from every Cookie header (HTTP/2 may split them), last one winning
-    as in Starlette's own `request.cookies`."""
-    value = None
-    for key, header in scope["headers"]:
-        if key == b"cookie":
-            value = cookie_parser(header.decode("latin-1")).get(name, value)
-    return value
-
-
 def new_csp_nonce() -> str:
     return secrets.token_urlsafe(16)
 
@@ -67,10 +57,15 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = scope_header(scope, b"x-request-id")
+        incoming = ""
+        cookie = None
+        for key, value in scope["headers"]:  # one pass for both
+            if key == b"cookie":  # every Cookie header (HTTP/2 may split them), the last one winning
+                cookie = cookie_parser(value.decode("latin-1")).get(self.session_cookie_name, cookie)
+            elif key == b"x-request-id" and not incoming:
+                incoming = value.decode("latin-1")
         new_id, nonce = new_request_id_and_nonce()
         request_id = incoming if _SANE_REQUEST_ID.match(incoming) else new_id
-        cookie = session_cookie(scope, self.session_cookie_name)
         context = RequestContext(
             request_id=request_id, csp_nonce=nonce, client_ip=client_address(scope), session_cookie=cookie
         )
