@@ -54,6 +54,7 @@ def render(
         "request_id": request_context.request_id if request_context is not None else "-",
         "csp_nonce": request_context.csp_nonce if request_context is not None else "",
         "show_debug_link": renderer.show_debug_link,
+        "current_path": request.scope["path"],  # for "Sign in" to come back here (no URL parsed)
     }
     page_context.update(context or {})
     return renderer.templates.TemplateResponse(request, template, page_context, status_code=status_code)
