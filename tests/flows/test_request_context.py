@@ -74,7 +74,7 @@ def test_the_signed_out_error_page_offers_sign_in(public_app, browsers):
     page = browsers(public_app.base_url).get("/no-such-page", headers={"accept": "text/html"})
     assert page.status_code == 404
     assert SIGN_IN_BUTTON in page.text and not SIGN_OUT_FORM.search(page.text)
-    assert 'href="/auth/login?next=%2Fno-such-page"' in page.text  # signing in comes back here
+    assert 'href="/auth/login?next=/no-such-page"' in page.text  # signing in comes back here
 
 
 class CountingStore(MemorySessionStore):
