@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 import time
 
-from limits import RateLimitItem
 from starlette.types import Scope
 
 from secure_auth.middleware.session import SESSIONLESS_PREFIXES
+from secure_auth.stores.rate_counters import Window
 from secure_auth.stores.redis_backend import RedisSessionStore
 from secure_auth.web.context import RequestContext, SessionResolver
 
@@ -24,17 +24,19 @@ class PipelinedCounter:
         self.resolver = resolver
 
     async def retry_after(
-        self, scope: Scope, context: RequestContext | None, bucket: str, targets: list[tuple[list[RateLimitItem], str]]
+        self, scope: Scope, context: RequestContext | None, targets: list[tuple[list[Window], str]]
     ) -> int | bool | None:
         """Seconds to wait when a limit is exceeded, None when within them, False when Redis
-        could not be asked (the caller then counts in this process)."""
+        could not be asked (the caller then counts in this process). `targets`: each list of
+        limits with the key it counts (the address, its network)."""
         now = time.time()
         counters = []
-        limits = [item for items, _ in targets for item in items]
-        for items, key in targets:
-            for item in items:
-                window = item.get_expiry()
-                counters.append((f"{bucket}:{item.amount}/{window}:{int(now // window)}:{key}", window))
+        limits = []
+        for windows, key in targets:
+            for amount, seconds, prefix in windows:
+                period = int(now // seconds)  # fixed windows, aligned on the clock
+                counters.append((f"{prefix}{period}:{key}", seconds))
+                limits.append((amount, (period + 1) * seconds))
         session_id = None
         wants_session = not scope["path"].startswith(SESSIONLESS_PREFIXES)
         if wants_session and context is not None and not context.resolved and context.session_cookie is not None:
@@ -45,9 +47,5 @@ class PipelinedCounter:
         counts, record = result
         if session_id is not None:
             await self.resolver.resolve(scope, prefetched=(session_id, record))
-        waits = [
-            (int(now // item.get_expiry()) + 1) * item.get_expiry() - now
-            for item, count in zip(limits, counts, strict=True)
-            if count > item.amount
-        ]
+        waits = [ends - now for (amount, ends), count in zip(limits, counts, strict=True) if count > amount]
         return max(1, math.ceil(max(waits))) if waits else None

@@ -29,7 +29,7 @@ from secure_auth.middleware.pipelined_limits import PipelinedCounter
 from secure_auth.middleware.request_context import client_address
 from secure_auth.operations.events import security_event
 from secure_auth.outbound.proxy_rules import PROXY_PREFIX
-from secure_auth.stores.rate_counters import InProcessCounters
+from secure_auth.stores.rate_counters import InProcessCounters, Window
 from secure_auth.web.context import context_of
 from secure_auth.web.rendering import Refuse
 
@@ -38,8 +38,6 @@ STORAGE_RETRY_SECONDS = 5.0
 AUTH_PATHS = frozenset({"/auth/login", "/auth/callback"})
 EXEMPT_PREFIXES = ("/static/", "/health")
 IN_PROCESS_STORAGE = "secure-auth-memory://"
-# The limits for one request: the address's, and its network's (the same, times a factor).
-Targets = list[tuple[list[RateLimitItem], str]]
 
 
 @lru_cache(maxsize=65_536)
@@ -69,10 +67,6 @@ def build_limiter(settings: Settings, *, in_process: bool = False) -> Limiter:
     if storage.split("://", 1)[0].startswith("redis"):
         options["key_prefix"] = settings.redis_key_prefix + "rl"  # every key under REDIS_KEY_PREFIX
     return Limiter(key_func=_limit_key, storage_uri=storage, storage_options=options, strategy="fixed-window")
-
-
-# One limit as counted in this process: (requests allowed, window in seconds, key prefix).
-Window = tuple[int, int, str]
 
 
 def windows_for(bucket: str, scope: str, items: list[RateLimitItem]) -> list[Window]:
@@ -172,9 +166,8 @@ class RateLimitMiddleware:
         network = network_of(key)
         retry_after: int | bool | None = False
         if self.pipelined is not None:
-            per_address, per_network = self.limits[bucket]
-            targets: Targets = [(per_address, key), (per_network, "net:" + network)]
-            retry_after = await self.pipelined.retry_after(scope, context, bucket, targets)
+            per_address, per_network = self.windows[bucket]
+            retry_after = await self.pipelined.retry_after(scope, context, [(per_address, key), (per_network, network)])
         if retry_after is False:  # no pipeline, or Redis could not be asked
             if self.local is not None:
                 retry_after = self._count_locally(self.local, bucket, key, network)

@@ -20,6 +20,9 @@ from typing import Any
 from limits.storage import Storage
 
 SWEEP_EVERY = 4096  # new keys between sweeps of expired ones
+# One limit, ready to count: (requests allowed, window in seconds, key prefix naming the
+# bucket, whose limit it is and the limit itself). Built once, at start-up.
+Window = tuple[int, int, str]
 
 
 class InProcessCounters(Storage):

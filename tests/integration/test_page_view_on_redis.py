@@ -178,3 +178,15 @@ def test_a_separate_rate_limit_storage_keeps_its_counters_under_the_prefix(extra
         for key in client.scan_iter(match=f"{prefix}*"):
             client.delete(key)
         client.close()
+
+
+def test_the_limits_counted_in_the_page_view_script_refuse_past_the_limit(signed_in_on_redis):
+    """The counters that ride in the session read's round trip hold the limit: past it a
+    page gets 429 with Retry-After, and the counters sit under the app's prefix."""
+    app = signed_in_on_redis(rate_limit_default="4/minute")
+    codes = [app.browser.get("/").status_code for _ in range(5)]
+    assert codes == [200, 200, 200, 200, 429], codes
+    refused = app.browser.get("/me", headers={"accept": "application/json"})
+    assert refused.status_code == 429 and 1 <= int(refused.headers["retry-after"]) <= 60
+    counters = list(app.client.scan_iter(match=f"{app.prefix}rl:*"))
+    assert any("/addr/" in key for key in counters) and any("/net/" in key for key in counters), counters
