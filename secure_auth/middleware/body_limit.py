@@ -27,7 +27,7 @@ class BodyTooLarge(HTTPException):
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, *, limit: int, exempt_prefix: str, refuse: Refuse) -> None:
+    def __init__(self, app: ASGIApp, *, limit: int, exempt_prefix: str | None, refuse: Refuse) -> None:
         if limit <= 0:
             raise ValueError("the body limit must be positive")
         self.app = app
@@ -36,7 +36,7 @@ class BodyLimitMiddleware:
         self.refuse = refuse
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(self.exempt_prefix):
+        if scope["type"] != "http" or (self.exempt_prefix and scope["path"].startswith(self.exempt_prefix)):
             await self.app(scope, receive, send)
             return
         declared = scope_header(scope, b"content-length").strip()
@@ -44,6 +44,7 @@ class BodyLimitMiddleware:
             await self._refuse(scope, receive, send, bad_length=not declared.isdigit())
             return
         received = 0
+        started = False
 
         async def counted_receive() -> Message:
             nonlocal received
@@ -51,14 +52,28 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
+                    if started:
+                        # A response under way (a file or a stream that listens for the
+                        # client going away) cannot become a 413: the body ends here.
+                        return {"type": "http.disconnect"}
                     raise BodyTooLarge()
             return message
 
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
         try:
-            await self.app(scope, counted_receive, send)
+            await self.app(scope, counted_receive, watched_send)
         except BodyTooLarge:
             # Crossed while a layer outside the routes read the body (the CSRF guard reads
             # a form before any route runs, so before any response): answer it here.
+            await self._refuse(scope, receive, send, bad_length=False)
+        except BaseExceptionGroup as group:  # read inside a task group (anyio) by a route
+            crossed, others = group.split(BodyTooLarge)
+            if crossed is None or others is not None or started:
+                raise
             await self._refuse(scope, receive, send, bad_length=False)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, *, bad_length: bool) -> None:

@@ -148,8 +148,12 @@ def create_secure_app(
         refuse=refuse,
     )
     app.add_middleware(SessionMiddleware, resolver=resolver)
+    # The API proxy streams bodies under its own limit; without a proxy nothing is exempt.
     app.add_middleware(
-        BodyLimitMiddleware, limit=settings.max_request_body_bytes, exempt_prefix=PROXY_PREFIX, refuse=refuse
+        BodyLimitMiddleware,
+        limit=settings.max_request_body_bytes,
+        exempt_prefix=PROXY_PREFIX if settings.api_base_url else None,
+        refuse=refuse,
     )
     # On the Redis session store, rate limits ride in the session read's round trip.
     pipelined = None

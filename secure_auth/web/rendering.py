@@ -41,6 +41,13 @@ def request_id(request: Request) -> str:
     return context.request_id if context is not None else "-"
 
 
+def sign_in_return_path(path: str) -> str:
+    """This page's path for the "Sign in" link to come back to, escaped as Starlette's
+    `request.url.path` escapes it (a decoded "?", "#" or "\\" stays part of the path), without
+    building a URL from the Host header on every page."""
+    return path.replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+
+
 def render(
     request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200
 ) -> HTMLResponse:
@@ -54,7 +61,7 @@ def render(
         "request_id": request_context.request_id if request_context is not None else "-",
         "csp_nonce": request_context.csp_nonce if request_context is not None else "",
         "show_debug_link": renderer.show_debug_link,
-        "current_path": request.scope["path"],  # for "Sign in" to come back here (no URL parsed)
+        "current_path": sign_in_return_path(request.scope["path"]),
     }
     page_context.update(context or {})
     return renderer.templates.TemplateResponse(request, template, page_context, status_code=status_code)

@@ -75,6 +75,9 @@ def test_the_signed_out_error_page_offers_sign_in(public_app, browsers):
     assert page.status_code == 404
     assert SIGN_IN_BUTTON in page.text and not SIGN_OUT_FORM.search(page.text)
     assert 'href="/auth/login?next=/no-such-page"' in page.text  # signing in comes back here
+    # A "?" that is part of the path (sent as %3F) stays part of it on the way back.
+    escaped = browsers(public_app.base_url).get("/docs%3Fv", headers={"accept": "text/html"})
+    assert escaped.status_code == 404 and 'href="/auth/login?next=/docs%253Fv"' in escaped.text
 
 
 class CountingStore(MemorySessionStore):
