@@ -119,7 +119,6 @@ async def _token_error(request: Request, exc: TokenError) -> Response:
 
 
 def _claims_challenge(request: Request, exc: TokenError) -> Response:
-    url = login_url(return_path(request), SignInOptions(claims=exc.claims), exc.scopes)
     if exc.kind == "claims_loop":
         return error_response(
             request,
@@ -130,6 +129,7 @@ def _claims_challenge(request: Request, exc: TokenError) -> Response:
             reason="claims_challenge_loop",
             retry_url=return_path(request) if request.method == "GET" else None,
         )
+    url = login_url(return_path(request), SignInOptions(claims=exc.claims), exc.scopes)
     return sign_in_again(request, "claims_challenge", url)
 
 
