@@ -12,6 +12,7 @@ from secure_auth.config import Settings
 from secure_auth.identity.client import IdentityClient
 from secure_auth.identity.errors import IdentityProviderUnavailable
 from secure_auth.sessions.model import Session
+from secure_auth.stores.base import TOKEN_CACHE_NOT_READ
 
 REDACTED = "set (redacted)"
 
@@ -97,8 +98,12 @@ def session_facts(session: Session | None) -> dict[str, Any]:
         "Roles": ", ".join(session.roles) or "(none)",
         "Session age": f"{int(now - session.created_at)} s",
         "Last seen": f"{int(now - session.last_seen)} s ago",
-        "Token cache": f"{len(session.token_cache)} bytes on the server ({REDACTED})"
-        if session.token_cache
-        else "empty",
+        "Token cache": _token_cache_summary(session.token_cache),
         "CSRF token": REDACTED,
     }
+
+
+def _token_cache_summary(token_cache: str) -> str:
+    if token_cache == TOKEN_CACHE_NOT_READ:
+        return f"in the session store, not read by a page view ({REDACTED})"
+    return f"{len(token_cache)} bytes on the server ({REDACTED})" if token_cache else "empty"

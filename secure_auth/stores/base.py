@@ -18,6 +18,10 @@ MAX_FLOW_BACKUPS = 10_000
 
 
 PRESSURE_SHARE = 0.8  # a bounded store this full reports pressure
+# A page view's record holds this for its token cache when the store left the cache where it
+# lies (Redis keeps it beside the record): it is no cache, and writing the record back keeps
+# the stored one. Tokens are had through TokenService, which reads the session whole.
+TOKEN_CACHE_NOT_READ = "(not read)"
 
 
 def pressure_of(what: str, size: int, bound: int) -> str | None:

@@ -1,10 +1,10 @@
 """Redis-backed stores, so several workers and hosts share sessions, pending sign-ins,
 the per-user session index and the refresh lock.
 
-Values are JSON (never pickle: a stolen dump cannot execute code), each token cache sealed
-with TOKEN_CACHE_KEY (a dump holds no usable token). Every key carries an
-expiry matching the session's timeouts or the 10-minute flow lifetime, so Redis cleans up
-by itself. Taking a pending flow is GETDEL: atomic and single use across workers.
+A session is a record and, beside it, its sealed token cache (stores/redis_records.py): a
+page view reads only the record. Every key carries an expiry matching the session's
+timeouts or the 10-minute flow lifetime, so Redis cleans up by itself. Taking a pending
+flow is GETDEL: atomic and single use across workers.
 
 When Redis cannot be reached the stores fall back to memory (logged once, loudly, and
 reported by readiness) and return to Redis by themselves when it answers again. The
@@ -14,7 +14,6 @@ price: sessions and sign-ins begun during the outage live on one worker only.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -23,7 +22,7 @@ from typing import Any, TypeVar
 import redis.asyncio as redis
 from redis.exceptions import LockError, RedisError
 
-from secure_auth.crypto.sealing import SEALED_PREFIX, Sealer
+from secure_auth.crypto.sealing import Sealer
 from secure_auth.stores.memory import MemorySessionStore
 from secure_auth.stores.redis_batch import ScriptBatcher
 from secure_auth.stores.redis_client import (
@@ -35,25 +34,12 @@ from secure_auth.stores.redis_client import (
     connect,
 )
 from secure_auth.stores.redis_flows import RedisStateStore
+from secure_auth.stores.redis_records import COUNT_AND_GET, REPLACE, SessionRecords
 
 __all__ = ["RedisHealth", "RedisSessionStore", "RedisStateStore", "connect"]
 
 logger = logging.getLogger("secure_auth.redis")
 T = TypeVar("T")
-# KEYS: the rate-limit counters, then the session if there is one; ARGV: each counter's
-# window. A script, so a page view is one command and one reply. Every key is named by the
-# caller (the script reads no key it was not given), as Redis asks of scripts, and each is
-# under the app's prefix: an ACL user limited to it (deploy/redis) passes every call.
-COUNT_AND_GET = """
-local replies = {}
-for i = 1, #ARGV do
-  local count = redis.call('INCR', KEYS[i])
-  if count == 1 then redis.call('EXPIRE', KEYS[i], ARGV[i]) end
-  replies[i] = count
-end
-replies[#ARGV + 1] = #KEYS > #ARGV and redis.call('GET', KEYS[#KEYS]) or false
-return replies
-"""
 LOCK_TIMEOUT_SECONDS = 30.0
 COUNT_TIMEOUT_SECONDS = 10.0  # a SCAN of up to 100,000 sessions, for the metrics gauge
 INDEX_TTL_SECONDS = 7 * 24 * 3600
@@ -74,11 +60,12 @@ class RedisSessionStore(Fallback):
         super().__init__(health)
         self.client = client
         self.prefix = prefix
-        self.sealer = sealer  # seals each record's token cache: a Redis dump holds no usable token
+        self.records = SessionRecords(prefix, sealer)  # the record, and its sealed token cache beside it
         self.memory = MemorySessionStore()
         self.owns_client = owns_client
         self._pending_deletes: set[str] = set()
         self._count_and_get = ScriptBatcher(client, health, COUNT_AND_GET)
+        self._replace = client.register_script(REPLACE)
 
     def pressure(self) -> str | None:
         return self._pressure(self.memory.pressure())
@@ -98,11 +85,8 @@ class RedisSessionStore(Fallback):
     async def _flush_pending_deletes(self) -> None:
         while self._pending_deletes:
             session_id = next(iter(self._pending_deletes))
-            await self.client.delete(self._key(session_id))
+            await self.client.delete(*self.records.keys(session_id))
             self._pending_deletes.discard(session_id)
-
-    def _key(self, session_id: str) -> str:
-        return f"{self.prefix}session:{session_id}"
 
     def _index(self, index: str, key: str) -> str:
         return f"{self.prefix}index:{index}:{key}"
@@ -114,11 +98,11 @@ class RedisSessionStore(Fallback):
             return None
 
         async def from_redis() -> dict[str, Any] | None:
-            raw = await self.client.get(self._key(session_id))
+            raw, tokens = await self.client.mget(self.records.keys(session_id))
             if raw is None:
                 return await self.memory.get(session_id)
             try:
-                return self._decode(session_id, _text(raw))
+                return self.records.decode(session_id, _text(raw), tokens=_text(tokens) if tokens is not None else "")
             except ValueError:
                 logger.warning("discarding a session record that is not a JSON object")
                 return None
@@ -136,7 +120,7 @@ class RedisSessionStore(Fallback):
             return None
         keys = [f"{self.prefix}rl:{key}" for key, _ in counters]
         if session_id is not None:
-            keys.append(self._key(session_id))
+            keys.append(self.records.key(session_id))
         try:
             # Shares its round trip with the other page views of this turn of the loop.
             results = await self._count_and_get.run(keys, [window for _, window in counters])
@@ -154,45 +138,37 @@ class RedisSessionStore(Fallback):
         if not raw:
             return counts, await self.memory.get(session_id)  # begun during an outage
         try:
-            # A page view needs no token: the cache stays sealed (TokenService re-reads the
-            # session, opened, when it needs one), so no page view decrypts a refresh token.
-            return counts, self._decode(session_id, raw, open_tokens=False)
+            # A page view needs no token: the cache stays in Redis (TokenService re-reads the
+            # session whole when it needs one), so no page view reads or opens a refresh token.
+            return counts, self.records.decode(session_id, raw, tokens=None)
         except ValueError:
             logger.warning("discarding a session record that is not JSON")
             return counts, None
 
-    def _encode(self, session_id: str, record: dict[str, Any]) -> str:
-        tokens = record.get("token_cache")
-        if self.sealer is not None and isinstance(tokens, str) and tokens and not tokens.startswith(SEALED_PREFIX):
-            # Bound to its full key: it opens for this session under this prefix only.
-            sealed = self.sealer.seal(tokens, context=self._key(session_id).encode("utf-8"))
-            record = {**record, "token_cache": sealed}
-        return json.dumps(record, separators=(",", ":"))
-
-    def _decode(self, session_id: str, raw: str, *, open_tokens: bool = True) -> dict[str, Any]:
-        record = json.loads(raw)
-        if not isinstance(record, dict):
-            raise ValueError("a session record is a JSON object")
-        tokens = record.get("token_cache")
-        if open_tokens and self.sealer is not None and isinstance(tokens, str) and tokens.startswith(SEALED_PREFIX):
-            opened = self.sealer.open(tokens, context=self._key(session_id).encode("utf-8"))
-            if opened is None:  # a retired key, or tampered: tokens are had again by signing in
-                logger.warning("a token cache could not be opened with TOKEN_CACHE_KEY: dropped")
-            record["token_cache"] = opened or ""
-        return record
-
     async def set(self, session_id: str, record: dict[str, Any], ttl: float) -> None:
-        value = self._encode(session_id, record)
-        await self._try(
-            lambda: self.client.set(self._key(session_id), value, px=max(1, int(ttl * 1000))),
-            lambda: self.memory.set(session_id, record, ttl),
-        )
+        value, tokens = self.records.encode(session_id, record)
+        expiry = max(1, int(ttl * 1000))
+
+        async def to_redis() -> None:
+            async with self.client.pipeline(transaction=True) as pipe:  # both, or neither
+                pipe.set(self.records.key(session_id), value, px=expiry)
+                if tokens is None:
+                    pipe.pexpire(self.records.tokens_key(session_id), expiry)
+                elif tokens:
+                    pipe.set(self.records.tokens_key(session_id), tokens, px=expiry)
+                else:
+                    pipe.delete(self.records.tokens_key(session_id))
+                await pipe.execute()
+
+        await self._try(to_redis, lambda: self.memory.set(session_id, record, ttl))
 
     async def replace(self, session_id: str, record: dict[str, Any], ttl: float) -> bool:
-        value = self._encode(session_id, record)
+        value, tokens = self.records.encode(session_id, record)
+        action = "keep" if tokens is None else "set" if tokens else "delete"
+        keys = self.records.keys(session_id)
 
         async def to_redis() -> bool:
-            if await self.client.set(self._key(session_id), value, px=max(1, int(ttl * 1000)), xx=True):
+            if await self._replace(keys=keys, args=[value, max(1, int(ttl * 1000)), action, tokens or ""]):
                 return True
             return await self.memory.replace(session_id, record, ttl)  # begun during an outage
 
@@ -206,7 +182,7 @@ class RedisSessionStore(Fallback):
             # never serve it (a sign-out during an outage must not come undone).
             self._pending_deletes.add(session_id)
 
-        await self._try(lambda: self.client.delete(self._key(session_id)), remember)
+        await self._try(lambda: self.client.delete(*self.records.keys(session_id)), remember)
 
     async def index_add(self, index: str, key: str, session_id: str) -> None:
         async def to_redis() -> None:

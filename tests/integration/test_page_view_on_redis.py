@@ -93,6 +93,24 @@ def test_a_signed_in_page_view_is_one_command_to_redis(signed_in_on_redis, redis
     assert all(app.prefix in command for command in touched), f"a key outside REDIS_KEY_PREFIX: {touched}"
 
 
+def test_a_page_view_reads_the_session_without_its_token_cache(signed_in_on_redis, redis_url):  # noqa: F811
+    """The token cache (several kilobytes, sealed) is kept beside the session record, not
+    in it: a page view reads a record of under a kilobyte and no sealed token, while the
+    tokens are still there for the pages that use them."""
+    app = signed_in_on_redis(token_cache_key="t" * 48)
+    assert app.browser.get("/").status_code == 200
+    monitor = Monitor(redis_url)
+    assert app.browser.get("/").status_code == 200
+    commands = monitor.stop()
+    reads = [c["command"].split()[1] for c in commands if c["command"].startswith("GET ")]
+    assert len(reads) == 1, commands
+    record = app.client.get(reads[0])
+    assert record is not None and json.loads(record)["user"]["name"] == ADELE.name
+    assert len(record) < 1024, f"a page view read {len(record)} bytes"
+    assert "sealed.v1." not in record
+    assert app.browser.get("/profile").status_code == 200  # Graph, with a token from the cache
+
+
 @pytest.mark.parametrize("corrupt", ["{corrupt", "[]", '"a string"'])
 def test_a_corrupt_session_record_leaves_the_user_signed_out_never_a_500(signed_in_on_redis, corrupt):
     app = signed_in_on_redis()
@@ -131,12 +149,13 @@ def test_a_redis_dump_holds_no_usable_token_or_cookie(signed_in_on_redis):
     app = signed_in_on_redis(token_cache_key="t" * 48)
     client = app.client
     assert app.browser.get("/profile").status_code == 200  # Graph with a token from the sealed cache
-    (key,) = client.scan_iter(match=f"{app.prefix}session:*")
+    (key,) = client.scan_iter(match=f"{app.prefix}tokens:*")
     stored = client.get(key)
-    assert stored is not None
-    assert '"token_cache":"sealed.v1.' in stored
-    for marker in ("RefreshToken", "AccessToken", "IdToken", "secret"):
-        assert marker not in stored, marker
+    assert stored is not None and stored.startswith("sealed.v1.")
+    (record,) = client.scan_iter(match=f"{app.prefix}session:*")
+    for value in (stored, client.get(record)):
+        for marker in ("RefreshToken", "AccessToken", "IdToken", "secret"):
+            assert marker not in value, marker
     # Sessions are kept under a hash of the cookie's secret: no key, record or index
     # member holds it, so the dump gives nobody a session cookie.
     cookie_secret = app.browser.session_cookie.split(".")[0]
@@ -150,19 +169,42 @@ def test_a_redis_dump_holds_no_usable_token_or_cookie(signed_in_on_redis):
 
 
 def test_a_page_view_that_records_last_seen_keeps_the_sealed_tokens_intact(signed_in_on_redis):
-    """Page views leave the token cache sealed; when one writes the session back ("last
-    seen"), the sealed cache goes back as it was, and tokens still come from it."""
+    """Page views leave the token cache alone; when one writes the session back ("last
+    seen"), the sealed cache stays as it was, its expiry follows the record's, and tokens
+    still come from it."""
     app = signed_in_on_redis(token_cache_key="t" * 48)
     (key,) = app.client.scan_iter(match=f"{app.prefix}session:*")
+    (tokens_key,) = app.client.scan_iter(match=f"{app.prefix}tokens:*")
+    sealed = app.client.get(tokens_key)
     record = json.loads(app.client.get(key))
-    sealed = record["token_cache"]
     record["last_seen"] -= 120  # due for a "last seen" write at the next page view
     app.client.set(key, json.dumps(record), keepttl=True)
+    app.client.pexpire(tokens_key, 60_000)
     assert app.browser.get("/").status_code == 200
     written = json.loads(app.client.get(key))
     assert written["last_seen"] > record["last_seen"], "the page view did not write the session back"
-    assert written["token_cache"] == sealed  # not opened, not sealed twice
+    assert "token_cache" not in written
+    assert app.client.get(tokens_key) == sealed  # not read, not opened, not sealed twice
+    assert abs(app.client.pttl(tokens_key) - app.client.pttl(key)) < 5_000
     assert app.browser.get("/profile").status_code == 200  # a token from that cache
+
+
+def test_a_session_stored_with_its_token_cache_inside_still_works_and_moves_it_out(signed_in_on_redis):
+    """Sessions written before token caches had a key of their own hold the cache in the
+    record: they still sign nobody out, and the next write moves the cache beside it."""
+    app = signed_in_on_redis(token_cache_key="t" * 48)
+    (key,) = app.client.scan_iter(match=f"{app.prefix}session:*")
+    (tokens_key,) = app.client.scan_iter(match=f"{app.prefix}tokens:*")
+    record = json.loads(app.client.get(key))
+    record["token_cache"] = app.client.get(tokens_key)
+    record["last_seen"] -= 120
+    app.client.set(key, json.dumps(record), keepttl=True)
+    app.client.delete(tokens_key)
+    page = app.browser.get("/")
+    assert page.status_code == 200 and ADELE.name in page.text
+    assert "token_cache" not in json.loads(app.client.get(key))
+    assert app.client.get(tokens_key) == record["token_cache"]
+    assert app.browser.get("/profile").status_code == 200
 
 
 def test_a_separate_rate_limit_storage_keeps_its_counters_under_the_prefix(extra_app, browsers, redis_url):  # noqa: F811

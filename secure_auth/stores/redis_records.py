@@ -1,0 +1,92 @@
+"""How a session lies in Redis: its record under one key, its token cache under another.
+
+The record (who, since when, the CSRF token: under a kilobyte) is what a page view reads.
+The token cache (several kilobytes, sealed with TOKEN_CACHE_KEY so a dump holds no usable
+token) lies beside it and only the token service reads it. Both carry the same expiry and
+are written together. Values are JSON, never pickle: a stolen dump cannot execute code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from secure_auth.crypto.sealing import SEALED_PREFIX, Sealer
+from secure_auth.stores.base import TOKEN_CACHE_NOT_READ
+
+logger = logging.getLogger("secure_auth.redis")
+
+# KEYS: the rate-limit counters, then the session record if there is one; ARGV: each
+# counter's window. A script, so a page view is one command and one reply. Every key is
+# named by the caller (the script reads no key it was not given), as Redis asks of scripts,
+# and each is under the app's prefix: an ACL user limited to it (deploy/redis) passes.
+COUNT_AND_GET = """
+local replies = {}
+for i = 1, #ARGV do
+  local count = redis.call('INCR', KEYS[i])
+  if count == 1 then redis.call('EXPIRE', KEYS[i], ARGV[i]) end
+  replies[i] = count
+end
+replies[#ARGV + 1] = #KEYS > #ARGV and redis.call('GET', KEYS[#KEYS]) or false
+return replies
+"""
+# Writes a session back only while it exists (an update never revives an ended session),
+# with its token cache. KEYS: the record, the token cache; ARGV: the record, the expiry in
+# milliseconds, then what to do with the cache: "set" (ARGV[4] holds it), "keep" (the
+# writer never read it: only its expiry follows the record's) or "delete".
+REPLACE = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'XX') then return 0 end
+if ARGV[3] == 'set' then redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[2])
+elseif ARGV[3] == 'keep' then redis.call('PEXPIRE', KEYS[2], ARGV[2])
+else redis.call('DEL', KEYS[2]) end
+return 1
+"""
+
+
+class SessionRecords:
+    def __init__(self, prefix: str, sealer: Sealer | None) -> None:
+        self.prefix = prefix
+        self.sealer = sealer
+
+    def key(self, session_id: str) -> str:
+        return f"{self.prefix}session:{session_id}"
+
+    def tokens_key(self, session_id: str) -> str:
+        return f"{self.prefix}tokens:{session_id}"
+
+    def keys(self, session_id: str) -> list[str]:
+        return [self.key(session_id), self.tokens_key(session_id)]
+
+    def encode(self, session_id: str, record: dict[str, Any]) -> tuple[str, str | None]:
+        """The record as stored (without its token cache), and the token cache as stored:
+        sealed when there is a TOKEN_CACHE_KEY, "" for none, None when the writer never read it."""
+        tokens = record.get("token_cache") or ""
+        stored = json.dumps(
+            {name: value for name, value in record.items() if name != "token_cache"}, separators=(",", ":")
+        )
+        if tokens == TOKEN_CACHE_NOT_READ:
+            return stored, None
+        if self.sealer is not None and isinstance(tokens, str) and tokens and not tokens.startswith(SEALED_PREFIX):
+            # Bound to the record's key: it opens for this session under this prefix only.
+            tokens = self.sealer.seal(tokens, context=self.key(session_id).encode("utf-8"))
+        return stored, tokens
+
+    def decode(self, session_id: str, raw: str, *, tokens: str | None) -> dict[str, Any]:
+        """A stored record with its token cache, opened; `tokens` None: not read (a page
+        view), and so marked. A record written before caches had a key of their own holds
+        its cache itself: it is read as before, and the next write moves the cache out."""
+        record = json.loads(raw)
+        if not isinstance(record, dict):
+            raise ValueError("a session record is a JSON object")
+        if "token_cache" not in record:
+            record["token_cache"] = TOKEN_CACHE_NOT_READ if tokens is None else tokens
+        if tokens is None:
+            return record  # a page view: whatever the record holds stays sealed
+        cache = record["token_cache"]
+        if self.sealer is not None and isinstance(cache, str) and cache.startswith(SEALED_PREFIX):
+            opened = self.sealer.open(cache, context=self.key(session_id).encode("utf-8"))
+            if opened is None:  # a retired key, or tampered: tokens are had again by signing in
+                logger.warning("a token cache could not be opened with TOKEN_CACHE_KEY: dropped")
+            record["token_cache"] = opened or ""
+        return record
