@@ -1,12 +1,13 @@
-"""Page views that ask Redis in the same turn of the event loop share one round trip.
+"""Page views that ask Redis in the same turn of the event loop share one command.
 
-Each page view runs one script (its rate-limit counters and its session read). Under load
-many page views reach that point together; sending their scripts one by one costs each a
+Each page view runs one Lua function (its rate-limit counters and its session read). Under
+load many page views reach that point together; sending them one by one costs each a
 connection checkout, a write, a wake-up for the reply and a context switch to Redis and
-back. Here they are queued, and the first one schedules a flush for the next turn of the
-loop: one pipeline (redis-py's, without MULTI: the scripts are independent) carries them
-all, and each caller gets its own reply or its own error. A page view alone waits for
-nothing more than a turn of the loop.
+back, and a command for redis-py to pack and Redis to parse and dispatch. Here they are
+queued, and the first one schedules a flush for the next turn of the loop: one script call
+runs the function for each of them in turn, and each caller gets its own reply or its own
+error (a call that fails fails alone). A page view alone waits for nothing more than a turn
+of the loop.
 """
 
 from __future__ import annotations
@@ -21,15 +22,37 @@ from redis.exceptions import NoScriptError
 from secure_auth.stores.redis_client import RedisHealth
 
 Call = tuple[Sequence[str], Sequence[Any], "asyncio.Future[Any]"]
-MAX_BATCH = 256  # scripts in one pipeline: a burst beyond goes in the next
+MAX_BATCH = 256  # calls in one script: a burst beyond goes in the next
+# Runs `call` (defined above it) for each queued call. KEYS: every call's keys in turn;
+# ARGV: the number of calls, then for each its key count, its argument count and its
+# arguments. A call that raises gives its own error reply; the others go on.
+BATCH = """
+local replies = {}
+local k, a = 1, 2
+for c = 1, tonumber(ARGV[1]) do
+  local nkeys, nargs = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  a = a + 2
+  local keys, argv = {}, {}
+  for i = 1, nkeys do keys[i] = KEYS[k]; k = k + 1 end
+  for i = 1, nargs do argv[i] = ARGV[a]; a = a + 1 end
+  local ok, reply = pcall(call, keys, argv)
+  if ok then replies[c] = reply
+  elseif type(reply) == 'table' and reply.err then replies[c] = reply
+  else replies[c] = {err = tostring(reply)} end
+end
+return replies
+"""
 
 
 class ScriptBatcher:
-    def __init__(self, client: redis.Redis, health: RedisHealth, script: str) -> None:
+    """`function`: Lua source defining `local function call(keys, argv)`, which returns one
+    call's reply."""
+
+    def __init__(self, client: redis.Redis, health: RedisHealth, function: str) -> None:
         self.client = client
         self.health = health
-        self.script = script
-        self.sha = client.register_script(script).sha
+        self.script = function + BATCH
+        self.sha = client.register_script(self.script).sha
         self._queue: list[Call] = []
         self._flushing: set[asyncio.Task[None]] = set()
 
@@ -71,18 +94,17 @@ class ScriptBatcher:
                 future.set_result(reply)
 
     async def _execute(self, batch: list[Call]) -> list[Any]:
-        replies = await self._pipeline(batch)
-        if any(isinstance(reply, NoScriptError) for reply in replies):
+        keys = [key for call_keys, _, _ in batch for key in call_keys]
+        args: list[Any] = [len(batch)]
+        for call_keys, call_args, _ in batch:
+            args += [len(call_keys), len(call_args), *call_args]
+        try:
+            replies = await self.client.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
             # Redis restarted (or flushed its scripts) since we last used it: load, once more.
             await self.client.script_load(self.script)
-            replies = await self._pipeline(batch)
-        return replies
-
-    async def _pipeline(self, batch: list[Call]) -> list[Any]:
-        async with self.client.pipeline(transaction=False) as pipe:
-            for keys, args, _ in batch:
-                pipe.evalsha(self.sha, len(keys), *keys, *args)
-            return list(await pipe.execute(raise_on_error=False))
+            replies = await self.client.evalsha(self.sha, len(keys), *keys, *args)
+        return list(replies)
 
 
 def _fresh(exc: BaseException) -> BaseException:

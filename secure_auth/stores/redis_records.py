@@ -17,19 +17,22 @@ from secure_auth.stores.base import TOKEN_CACHE_NOT_READ
 
 logger = logging.getLogger("secure_auth.redis")
 
-# KEYS: the rate-limit counters, then the session record if there is one; ARGV: each
-# counter's window. A script, so a page view is one command and one reply. Every key is
-# named by the caller (the script reads no key it was not given), as Redis asks of scripts,
-# and each is under the app's prefix: an ACL user limited to it (deploy/redis) passes.
+# One page view, as a function for stores/redis_batch.py to run for each page view of a
+# batch: `keys` are its rate-limit counters, then its session record if it has one; `argv`
+# holds each counter's window. Every key is named by the caller (the script reads no key it
+# was not given), as Redis asks of scripts, and each is under the app's prefix: an ACL user
+# limited to it (deploy/redis) passes.
 COUNT_AND_GET = """
-local replies = {}
-for i = 1, #ARGV do
-  local count = redis.call('INCR', KEYS[i])
-  if count == 1 then redis.call('EXPIRE', KEYS[i], ARGV[i]) end
-  replies[i] = count
+local function call(keys, argv)
+  local replies = {}
+  for i = 1, #argv do
+    local count = redis.call('INCR', keys[i])
+    if count == 1 then redis.call('EXPIRE', keys[i], argv[i]) end
+    replies[i] = count
+  end
+  replies[#argv + 1] = #keys > #argv and redis.call('GET', keys[#keys]) or false
+  return replies
 end
-replies[#ARGV + 1] = #KEYS > #ARGV and redis.call('GET', KEYS[#KEYS]) or false
-return replies
 """
 # Writes a session back only while it exists (an update never revives an ended session),
 # with its token cache. KEYS: the record, the token cache; ARGV: the record, the expiry in
