@@ -222,8 +222,11 @@ class IdentityClient:
         resource's challenge asks for). Returns the token and the new serialised cache, or
         None when the cache did not change."""
         cache = msal.SerializableTokenCache()
-        if token_cache:
-            cache.deserialize(token_cache)
+        try:
+            if token_cache:
+                cache.deserialize(token_cache)
+        except ValueError:  # not MSAL's JSON: tokens are had again by signing in
+            raise TokenError("reauthenticate", "the token cache could not be read") from None
         try:
             app = self._msal_app(cache)  # may fetch discovery when its cache has expired
             accounts = app.get_accounts()

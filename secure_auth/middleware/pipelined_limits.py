@@ -1,8 +1,9 @@
 """Rate limits counted in Redis in the same round trip as the session read.
 
 On the Redis session store a page view then costs one round trip: the fixed-window
-counters (under the app's REDIS_KEY_PREFIX) and the session record travel in one
-pipeline, and the record is handed to the session resolver so it is not read again.
+counters (under the app's REDIS_KEY_PREFIX) and the session record travel in one script
+call (shared with the page views of the same turn of the event loop), and the record is
+handed to the session resolver so it is not read again.
 """
 
 from __future__ import annotations

@@ -105,5 +105,5 @@ def session_facts(session: Session | None) -> dict[str, Any]:
 
 def _token_cache_summary(token_cache: str) -> str:
     if token_cache == TOKEN_CACHE_NOT_READ:
-        return f"in the session store, not read by a page view ({REDACTED})"
+        return "kept in the session store, not read on page views"
     return f"{len(token_cache)} bytes on the server ({REDACTED})" if token_cache else "empty"

@@ -19,7 +19,7 @@ from itsdangerous import BadSignature, Signer
 
 from secure_auth.crypto.primitives import random_token, sha256_hex
 from secure_auth.sessions.model import Session, browser_family, kept_claims
-from secure_auth.stores.base import SessionStore
+from secure_auth.stores.base import TOKEN_CACHE_NOT_READ, SessionStore
 
 logger = logging.getLogger("secure_auth.sessions")
 
@@ -196,19 +196,25 @@ class SessionManager:
     def expired(self, session: Session, now: float) -> bool:
         return now >= session.created_at + self.absolute_timeout or now >= session.last_seen + self.idle_timeout
 
-    async def save(self, session: Session, *, create: bool = False) -> None:
+    async def save(self, session: Session, *, create: bool = False, tokens: bool = False) -> None:
         """Write the session back. Only `create` may bring a record into existence: an
         update (a touch, a refreshed token cache) never revives a session that was ended
-        while the request was under way, say by a sign-out during a token refresh."""
+        while the request was under way, say by a sign-out during a token refresh. Only
+        `create` and `tokens` (the token service, under the session's lock) write the
+        token cache: any other write keeps the stored one, so a page view that read an
+        older cache never puts it back over a refresh made meanwhile."""
         remaining = session.created_at + self.absolute_timeout - self._clock()
         ttl = min(session.last_seen + self.idle_timeout - self._clock(), remaining)
         if ttl <= 0:
             await self.store.delete(session.id)
             return
+        record = session.to_record()
         if create:
-            await self.store.set(session.id, session.to_record(), ttl)
-        else:
-            await self.store.replace(session.id, session.to_record(), ttl)
+            await self.store.set(session.id, record, ttl)
+            return
+        if not tokens:
+            record["token_cache"] = TOKEN_CACHE_NOT_READ
+        await self.store.replace(session.id, record, ttl)
 
     async def store_size(self) -> int:
         """How many sessions the store holds (for the active-sessions gauge)."""

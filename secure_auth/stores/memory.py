@@ -14,7 +14,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from secure_auth.stores.base import FLOW_LIFETIME_SECONDS, MAX_FLOW_BACKUPS, Clock, pressure_of
+from secure_auth.stores.base import (
+    FLOW_LIFETIME_SECONDS,
+    MAX_FLOW_BACKUPS,
+    TOKEN_CACHE_NOT_READ,
+    Clock,
+    pressure_of,
+)
 
 logger = logging.getLogger("secure_auth.stores")
 USED = {"used": True}  # what a claimed key holds
@@ -142,15 +148,16 @@ class MemorySessionStore:
     async def set(self, session_id: str, record: dict[str, Any], ttl: float) -> None:
         now = self._clock()
         self._purge(now)
-        self._entries.pop(session_id, None)
+        previous = self._entries.pop(session_id, None)
         while len(self._entries) >= self._max_entries:
             self._forget(self._entries.popitem(last=False)[0])
             logger.warning("session store full (%d sessions): ended the least recently used", self._max_entries)
         tokens = record.get("token_cache")
-        if isinstance(tokens, str):
-            record = {name: value for name, value in record.items() if name != "token_cache"}
-        else:
+        if tokens == TOKEN_CACHE_NOT_READ:  # a writer that never read the cache keeps it
+            tokens = previous[2] if previous is not None else None
+        elif not isinstance(tokens, str):
             tokens = None
+        record = {name: value for name, value in record.items() if name != "token_cache"}
         self._entries[session_id] = (now + ttl, json.dumps(record), tokens)
 
     async def replace(self, session_id: str, record: dict[str, Any], ttl: float) -> bool:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as redis
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 from secure_auth.stores.redis_client import RedisHealth
 
@@ -36,7 +36,7 @@ for c = 1, tonumber(ARGV[1]) do
   for i = 1, nkeys do keys[i] = KEYS[k]; k = k + 1 end
   for i = 1, nargs do argv[i] = ARGV[a]; a = a + 1 end
   local ok, reply = pcall(call, keys, argv)
-  if ok then replies[c] = reply
+  if ok then replies[c] = reply or false
   elseif type(reply) == 'table' and reply.err then replies[c] = reply
   else replies[c] = {err = tostring(reply)} end
 end
@@ -78,6 +78,8 @@ class ScriptBatcher:
         try:
             async with self.health.bounded():
                 replies = await self._execute(batch)
+            if len(replies) != len(batch):
+                raise ResponseError(f"{len(replies)} replies to {len(batch)} calls")
         except BaseException as exc:  # every caller learns of it; none is left waiting
             for _, _, future in batch:
                 if not future.done():

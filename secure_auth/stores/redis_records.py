@@ -36,12 +36,22 @@ end
 """
 # Writes a session back only while it exists (an update never revives an ended session),
 # with its token cache. KEYS: the record, the token cache; ARGV: the record, the expiry in
-# milliseconds, then what to do with the cache: "set" (ARGV[4] holds it), "keep" (the
-# writer never read it: only its expiry follows the record's) or "delete".
+# milliseconds, then what to do with the cache: "set" (ARGV[4] holds it), "delete", or
+# "keep" (the writer did not mean to change it: only its expiry follows the record's). To
+# keep a cache that the stored record holds itself (written by code from before caches had
+# a key of their own, during a rolling reload too) is to move it beside the record.
 REPLACE = """
+local action, tokens = ARGV[3], ARGV[4]
+if action == 'keep' then
+  local old = redis.call('GET', KEYS[1])
+  local ok, record = pcall(cjson.decode, old or '')
+  if ok and type(record) == 'table' and type(record.token_cache) == 'string' and record.token_cache ~= '' then
+    action, tokens = 'set', record.token_cache
+  end
+end
 if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'XX') then return 0 end
-if ARGV[3] == 'set' then redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[2])
-elseif ARGV[3] == 'keep' then redis.call('PEXPIRE', KEYS[2], ARGV[2])
+if action == 'set' then redis.call('SET', KEYS[2], tokens, 'PX', ARGV[2])
+elseif action == 'keep' then redis.call('PEXPIRE', KEYS[2], ARGV[2])
 else redis.call('DEL', KEYS[2]) end
 return 1
 """
@@ -77,12 +87,14 @@ class SessionRecords:
 
     def decode(self, session_id: str, raw: str, *, tokens: str | None) -> dict[str, Any]:
         """A stored record with its token cache, opened; `tokens` None: not read (a page
-        view), and so marked. A record written before caches had a key of their own holds
-        its cache itself: it is read as before, and the next write moves the cache out."""
+        view), and so marked. A record written by code from before caches had a key of their
+        own may hold a cache itself (during a rolling reload, too): a cache there is the
+        newest, read as before and moved out by the next write; an empty one is no cache
+        (that code writes one back when it never saw the cache beside the record)."""
         record = json.loads(raw)
         if not isinstance(record, dict):
             raise ValueError("a session record is a JSON object")
-        if "token_cache" not in record:
+        if not record.get("token_cache"):
             record["token_cache"] = TOKEN_CACHE_NOT_READ if tokens is None else tokens
         if tokens is None:
             return record  # a page view: whatever the record holds stays sealed

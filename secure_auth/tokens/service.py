@@ -50,6 +50,6 @@ class TokenService:
             if new_cache is not None:
                 TOKEN_REFRESHES.inc()
                 current.token_cache = new_cache
-                await self.sessions.save(current)
+                await self.sessions.save(current, tokens=True)
                 session.token_cache = new_cache
             return token

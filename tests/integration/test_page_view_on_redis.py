@@ -207,6 +207,47 @@ def test_a_session_stored_with_its_token_cache_inside_still_works_and_moves_it_o
     assert app.browser.get("/profile").status_code == 200
 
 
+def test_a_record_written_back_by_older_code_during_a_rolling_reload_keeps_the_tokens(signed_in_on_redis):
+    """Code from before token caches had a key of their own, still serving during a rolling
+    reload, writes records with the cache inside: an empty one when it never saw the cache
+    beside the record (its "last seen"), a full one after it refreshed tokens. Neither
+    loses the user's tokens: an empty one is no cache, a full one is the newest and moves
+    out at the next write."""
+    app = signed_in_on_redis(token_cache_key="t" * 48)
+    (key,) = app.client.scan_iter(match=f"{app.prefix}session:*")
+    (tokens_key,) = app.client.scan_iter(match=f"{app.prefix}tokens:*")
+
+    record = json.loads(app.client.get(key))
+    record.update(token_cache="")  # the older code's "last seen"
+    app.client.set(key, json.dumps(record), keepttl=True)
+    assert app.browser.get("/profile").status_code == 200  # tokens from beside the record
+    record = json.loads(app.client.get(key))
+    record.update(token_cache="", last_seen=record["last_seen"] - 120)
+    app.client.set(key, json.dumps(record), keepttl=True)
+    assert app.browser.get("/").status_code == 200  # this code's "last seen"
+    assert app.client.get(tokens_key) is not None
+    assert app.browser.get("/profile").status_code == 200
+
+    newest = app.client.get(tokens_key)  # /profile may have refreshed them
+    record = json.loads(app.client.get(key))
+    record.update(token_cache=newest, last_seen=record["last_seen"] - 120)  # its refresh, newer
+    app.client.set(key, json.dumps(record), keepttl=True)
+    app.client.set(tokens_key, "sealed.v1.an-older-cache", keepttl=True)
+    assert app.browser.get("/").status_code == 200
+    assert "token_cache" not in json.loads(app.client.get(key))
+    assert app.client.get(tokens_key) == newest
+    assert app.browser.get("/profile").status_code == 200
+
+
+def test_signing_out_deletes_the_session_and_its_token_cache(signed_in_on_redis):
+    app = signed_in_on_redis(token_cache_key="t" * 48)
+    assert list(app.client.scan_iter(match=f"{app.prefix}tokens:*"))
+    app.browser.post("/auth/logout", data={"csrf_token": app.browser.csrf_token()})
+    assert app.browser.get("/me", headers={"accept": "application/json"}).status_code == 401
+    assert not list(app.client.scan_iter(match=f"{app.prefix}session:*"))
+    assert not list(app.client.scan_iter(match=f"{app.prefix}tokens:*"))
+
+
 def test_a_separate_rate_limit_storage_keeps_its_counters_under_the_prefix(extra_app, browsers, redis_url):  # noqa: F811
     prefix = f"test-{uuid.uuid4().hex[:8]}:"
     server = extra_app(rate_limit_storage_url=redis_url, redis_key_prefix=prefix)

@@ -121,7 +121,7 @@ def test_a_flow_is_claimed_once_by_workers_racing_with_copies_of_one_cookie(redi
 
 
 def test_page_views_that_share_a_round_trip_each_get_their_own_answer(redis_url, prefix):
-    """Page views that reach Redis together share one pipeline: each gets its own counts and
+    """Page views that reach Redis together share one script call: each gets its own counts and
     its own session, one with a bad argument fails alone, and a Redis that lost its scripts
     (a restart, SCRIPT FLUSH) is given them again."""
 

@@ -9,6 +9,7 @@ import pytest
 
 from secure_auth.sessions.manager import MAX_COOKIE_VALUE_LENGTH, TOUCH_INTERVAL_SECONDS, SessionManager, stored_id
 from secure_auth.sessions.model import KEPT_CLAIMS, Session
+from secure_auth.stores.base import TOKEN_CACHE_NOT_READ
 from secure_auth.stores.memory import MemorySessionStore
 
 SECRET = "unit-test-session-secret-" + "k" * 32
@@ -413,3 +414,35 @@ def test_auth_contexts_and_auth_time_are_read_defensively(manager):
     odd = create(manager, claims={**CLAIMS, "acrs": "c1", "auth_time": True})
     assert odd.auth_contexts == [] and odd.auth_time is None
     assert create(manager).auth_time is None
+
+
+def test_only_the_token_service_writes_the_token_cache(manager, store, clock):
+    """A page view that read the session before a refresh, and then records "last seen",
+    never puts the older cache back over the refreshed one."""
+    session = create(manager, token_cache="cache-1")
+
+    async def scenario() -> dict[str, Any] | None:
+        viewed = await manager.get(session.id)  # a page view reads cache-1
+        refreshing = await manager.get(session.id)
+        refreshing.token_cache = "cache-2"
+        await manager.save(refreshing, tokens=True)  # the token service, meanwhile
+        clock.advance(TOUCH_INTERVAL_SECONDS)
+        viewed.last_seen = clock()
+        await manager.save(viewed)  # the page view's "last seen"
+        return await store.get(session.id)
+
+    stored = asyncio.run(scenario())
+    assert stored is not None
+    assert stored["token_cache"] == "cache-2" and stored["last_seen"] == clock()
+
+
+def test_the_memory_store_never_hands_out_the_not_read_marker(store):
+    async def scenario() -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        await store.set("kept", {"user": {}, "token_cache": "cache-1"}, 60)
+        await store.set("kept", {"user": {"x": 1}, "token_cache": TOKEN_CACHE_NOT_READ}, 60)
+        await store.set("new", {"user": {}, "token_cache": TOKEN_CACHE_NOT_READ}, 60)
+        return await store.get("kept"), await store.get("new")
+
+    kept, new = asyncio.run(scenario())
+    assert kept is not None and kept["token_cache"] == "cache-1" and kept["user"] == {"x": 1}
+    assert new is not None and new.get("token_cache", "") == ""
