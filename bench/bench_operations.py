@@ -183,14 +183,15 @@ def session_sizes(app: App) -> dict[str, float]:
     raw = client.get(key)
     # The sealed token cache lies beside the record, under a key of its own.
     tokens = client.get(key.replace(b":session:", b":tokens:")) or b""
-    record = {**json.loads(raw), "token_cache": tokens.decode()}
 
     async def fill() -> int:
         store = MemorySessionStore()
         tracemalloc.start()
         base = tracemalloc.get_traced_memory()[0]
         for i in range(10_000):
-            session = Session.from_record(f"s{i:05d}" + "x" * 38, dict(record))
+            # Each its own copy, as sessions read from a store are (none shares a string).
+            copy = {**json.loads(raw), "token_cache": tokens.decode()}
+            session = Session.from_record(f"s{i:05d}" + "x" * 38, copy)
             await store.set(session.id, session.to_record(), 3600)
         used = tracemalloc.get_traced_memory()[0] - base
         tracemalloc.stop()
@@ -208,7 +209,11 @@ def session_sizes(app: App) -> dict[str, float]:
 
 async def concurrent_sign_ins(app: App, users: list[DemoUser]) -> dict[str, int]:
     async def one(user: DemoUser) -> tuple[int, bool]:
-        async with httpx.AsyncClient(timeout=60, follow_redirects=False) as client:
+        # Idle connections are dropped before uvicorn's 5-second keep-alive ends: on a slow
+        # machine a sign-in's steps can be that far apart, and a request sent on a connection
+        # the server is closing is lost ("Server disconnected without sending a response").
+        limits = httpx.Limits(keepalive_expiry=2)
+        async with httpx.AsyncClient(timeout=60, follow_redirects=False, limits=limits) as client:
             login = await client.get(app.url + "/auth/login")
             authorize = login.headers["location"]
             page = await client.get(authorize)
