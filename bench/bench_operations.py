@@ -251,6 +251,7 @@ def main() -> int:
     os.environ["BENCH_REDIS_URL"], os.environ["BENCH_PREFIX"] = args.redis, prefix
     redis_env = app_env(entra, public_url, SESSION_STORE_URL=args.redis, REDIS_KEY_PREFIX=prefix)
     results: dict[str, object] = {}
+    app: App | None = None
     try:
         app = App(app_env(entra, public_url), 1, port)  # one worker, memory store
         results["health"] = health_under_slow_sign_ins(entra, app)
@@ -267,6 +268,8 @@ def main() -> int:
             app.stop()
         results["rates"] = {w: statistics.median(r) for w, r in rates.items()}
     finally:
+        if app is not None and app.process.poll() is None:  # a measurement failed half-way
+            app.stop()
         entra.stop()
         import redis
 
