@@ -140,12 +140,10 @@ def supervise(
     workers: int,
     worker_options: Sequence[str] = (),
     read: tuple[Settings, dict[str, str]] | None = None,
-    target: str = "app:app",
 ) -> int:
     """Worker processes, each building app:app from the environment, under the supervisor
     (secure_auth/serving/supervisor.py): one listening socket per worker. `read`: the
-    settings main() has just read (a reload reads them again). `target`: another ASGI app
-    to serve so (the bench serves its bare route alike, to compare)."""
+    settings main() has just read (a reload reads them again)."""
     sockets = listen_or_explain(host, port, workers)
     if sockets is None:
         return 2
@@ -158,7 +156,7 @@ def supervise(
         settings, extra = first.pop() if first else settings_for_port(port)
         configure_logging(settings.log_level, settings.log_format)
         grace = settings.shutdown_grace_seconds
-        command = (sys.executable, "-P", "-m", "secure_auth.web.worker", target, "--grace", str(grace))
+        command = (sys.executable, "-P", "-m", "secure_auth.web.worker", "app:app", "--grace", str(grace))
         env = {**environment, **extra, "PYTHONPATH": python_path}
         return Launch((*command, *worker_options), env, grace)
 

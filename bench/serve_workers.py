@@ -1,7 +1,6 @@
-"""`python bench/serve_workers.py PORT WORKERS [TARGET]`: app:app (or TARGET, such as the
-bare route's bench.bare_app:app) under run.py's supervisor, as `run.py --workers N` serves
-it (one SO_REUSEPORT socket per worker), with the bench's flags (no access log, warnings
-only), so one worker and two are served exactly alike."""
+"""`python bench/serve_workers.py PORT WORKERS`: app:app under run.py's supervisor, as
+`run.py --workers N` serves it (one SO_REUSEPORT socket per worker), with the bench's flags
+(no access log, warnings only), so one worker and two are served exactly alike."""
 
 from __future__ import annotations
 
@@ -16,9 +15,7 @@ from run import supervise  # noqa: E402
 
 def main() -> int:
     port, workers = int(sys.argv[1]), int(sys.argv[2])
-    target = sys.argv[3] if len(sys.argv) > 3 else "app:app"
-    options = ("--log-level", "warning", "--no-access-log")
-    return supervise("127.0.0.1", port, workers, worker_options=options, target=target)
+    return supervise("127.0.0.1", port, workers, worker_options=("--log-level", "warning", "--no-access-log"))
 
 
 if __name__ == "__main__":
