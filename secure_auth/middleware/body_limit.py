@@ -6,16 +6,35 @@ limit fails with a 413, which reaches the app's own error page. The API proxy ha
 limit and is left alone.
 
 One layer for the whole app, rather than FastAPI's per-router limit (which wraps every
-route in two more layers even when the request has no body).
+route in two more layers even when the request has no body). An HTTP/1 request with
+neither Content-Length nor Transfer-Encoding has no body at all (RFC 9112, section 6.3),
+so a page view passes through unwrapped.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from secure_auth.middleware.request_context import scope_header
 from secure_auth.web.rendering import Refuse
+
+HTTP_1 = frozenset({"1.0", "1.1"})
+
+
+def framing_headers(scope: Scope) -> tuple[str | None, bool]:
+    """The request's Content-Length (None when it has none) and whether it says
+    Transfer-Encoding, in one pass over its headers."""
+    length = None
+    chunked = False
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            if length is None:
+                length = value.decode("latin-1")
+        elif key == b"transfer-encoding":
+            chunked = True
+    return length, chunked
 
 
 class BodyTooLarge(HTTPException):
@@ -35,11 +54,15 @@ class BodyLimitMiddleware:
         self.exempt_prefix = exempt_prefix
         self.refuse = refuse
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] != "http" or (self.exempt_prefix and scope["path"].startswith(self.exempt_prefix)):
-            await self.app(scope, receive, send)
-            return
-        declared = scope_header(scope, b"content-length").strip()
+            return self.app(scope, receive, send)
+        length, chunked = framing_headers(scope)
+        if length is None and not chunked and scope.get("http_version") in HTTP_1:
+            return self.app(scope, receive, send)  # no body to count: no layer of ours either
+        return self._bounded(scope, receive, send, (length or "").strip())
+
+    async def _bounded(self, scope: Scope, receive: Receive, send: Send, declared: str) -> None:
         if declared and not (declared.isdigit() and int(declared) <= self.limit):
             await self._refuse(scope, receive, send, bad_length=not declared.isdigit())
             return

@@ -9,6 +9,8 @@ MAX_REQUEST_BODY_BYTES, to find the token, then replayed to the route untouched.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect, Request
@@ -89,10 +91,12 @@ class CsrfMiddleware:
         self.cors_origins = cors_origins
         self.refuse = refuse
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] != "http" or scope["method"] not in UNSAFE_METHODS:
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)  # nothing to guard: not even a frame of ours
+        return self._guard(scope, receive, send)
+
+    async def _guard(self, scope: Scope, receive: Receive, send: Send) -> None:
         context = context_of(scope)
         origin, fetch_site = scope_header(scope, b"origin"), scope_header(scope, b"sec-fetch-site")
         reason = cross_site_reason(origin, fetch_site, self.base_url, self.cors_origins)

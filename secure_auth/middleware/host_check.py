@@ -6,6 +6,8 @@ is the app's own error page with a request id, and a `host_rejected` security ev
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from secure_auth.middleware.request_context import scope_header
@@ -42,10 +44,9 @@ class HostCheckMiddleware:
         # anyone can send any Host header (a full table is simply emptied).
         self._checked: dict[str, bool] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         header = scope_header(scope, b"host")
         allowed = self._checked.get(header)
         if allowed is None:
@@ -54,8 +55,10 @@ class HostCheckMiddleware:
                 self._checked.clear()
             self._checked[header] = allowed
         if allowed:
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._refuse(scope, receive, send, header)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, header: str) -> None:
         context = context_of(scope)
         security_event("host_rejected", context.request_id if context else None, host=header[:100] or "(none)")
         response = await self.refuse(

@@ -16,6 +16,7 @@ import ipaddress
 import logging
 import math
 import time
+from collections.abc import Awaitable
 from functools import lru_cache
 
 from limits import RateLimitItem, parse_many
@@ -114,14 +115,14 @@ class RateLimitMiddleware:
     def _count_locally(self, counters: InProcessCounters, bucket: str, address: str, network: str) -> int | None:
         """Count the request; return seconds to wait when a limit is exceeded."""
         now = time.time()
-        waits = []
+        wait: float | None = None
         per_address, per_network = self.windows[bucket]
         for windows, key in ((per_address, address), (per_network, network)):
             for amount, seconds, prefix in windows:
                 count, ends = counters.count(prefix + key, seconds, now)
-                if count > amount:
-                    waits.append(ends - now)
-        return max(1, math.ceil(max(waits))) if waits else None
+                if count > amount and (wait is None or ends - now > wait):
+                    wait = ends - now
+        return None if wait is None else max(1, math.ceil(wait))
 
     def _hit(self, bucket: str, address: str, network: str) -> int | None:
         """On a networked storage (in the threadpool). A storage that cannot be reached
@@ -149,11 +150,10 @@ class RateLimitMiddleware:
             return self._count_locally(self.fallback, bucket, address, network)
         return max(1, math.ceil(max(resets) - time.time()))
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         path: str = scope.get("path", "")
         if scope["type"] != "http" or path.startswith(EXEMPT_PREFIXES):
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         if path in AUTH_PATHS:
             bucket = "auth"
         elif path.startswith(PROXY_PREFIX):
@@ -164,6 +164,19 @@ class RateLimitMiddleware:
         key = context.client_ip if context is not None else client_address(scope)
         # Per address, and per network: a few hundred addresses (or one IPv6 /64) share one.
         network = network_of(key)
+        if self.pipelined is None and self.local is not None:
+            # Counted in this process: nothing to wait for, so no frame of ours either.
+            retry_after = self._count_locally(self.local, bucket, key, network)
+            if retry_after is None:
+                return self.app(scope, receive, send)
+            return self._refuse(scope, receive, send, bucket, key, retry_after)
+        return self._count_elsewhere(scope, receive, send, bucket, key, network)
+
+    async def _count_elsewhere(
+        self, scope: Scope, receive: Receive, send: Send, bucket: str, key: str, network: str
+    ) -> None:
+        """In the Redis session read's round trip, or in a networked storage."""
+        context = context_of(scope)
         retry_after: int | bool | None = False
         if self.pipelined is not None:
             per_address, per_network = self.windows[bucket]
@@ -176,7 +189,15 @@ class RateLimitMiddleware:
         if retry_after is None:
             await self.app(scope, receive, send)
             return
-        security_event("rate_limited", context.request_id if context else None, bucket=bucket, client=key, path=path)
+        await self._refuse(scope, receive, send, bucket, key, retry_after)
+
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, bucket: str, key: str, retry_after: int
+    ) -> None:
+        context = context_of(scope)
+        security_event(
+            "rate_limited", context.request_id if context else None, bucket=bucket, client=key, path=scope["path"]
+        )
         response = await self.refuse(
             scope,
             429,

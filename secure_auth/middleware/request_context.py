@@ -13,6 +13,7 @@ import base64
 import os
 import re
 import secrets
+from collections.abc import Awaitable
 
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -55,10 +56,9 @@ class RequestContextMiddleware:
         self.session_cookie_name = session_cookie_name
         self.headers = headers
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         incoming = ""
         cookie = None
         for key, value in scope["headers"]:  # one pass for both
@@ -86,4 +86,4 @@ class RequestContextMiddleware:
                 )
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        return self.app(scope, receive, send_with_headers)

@@ -4,6 +4,8 @@ the same answer from the request context."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from secure_auth.web.context import SessionResolver
@@ -18,7 +20,11 @@ class SessionMiddleware:
         self.app = app
         self.resolver = resolver
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not scope["path"].startswith(SESSIONLESS_PREFIXES):
-            await self.resolver.resolve(scope)
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        if scope["type"] != "http" or scope["path"].startswith(SESSIONLESS_PREFIXES):
+            return self.app(scope, receive, send)
+        return self._resolved(scope, receive, send)
+
+    async def _resolved(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.resolver.resolve(scope)
         await self.app(scope, receive, send)

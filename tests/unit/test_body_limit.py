@@ -29,7 +29,15 @@ async def read_all(receive: Receive) -> bytes:
             return body
 
 
-def call(app, path: str = "/upload", chunks: int = 5) -> list[dict]:
+def call(
+    app,
+    path: str = "/upload",
+    chunks: int = 5,
+    *,
+    method: str = "POST",
+    headers: list[tuple[bytes, bytes]] | None = None,
+    http_version: str | None = None,
+) -> list[dict]:
     """Sends `chunks` chunks of 50 bytes, streamed (no Content-Length); returns what was sent back."""
     sent: list[dict] = []
     queue = [{"type": "http.request", "body": b"x" * 50, "more_body": i < chunks - 1} for i in range(chunks)]
@@ -40,9 +48,48 @@ def call(app, path: str = "/upload", chunks: int = 5) -> list[dict]:
     async def send(message):
         sent.append(message)
 
-    scope = {"type": "http", "method": "POST", "path": path, "headers": [(b"transfer-encoding", b"chunked")]}
+    scope = {"type": "http", "method": method, "path": path, "headers": headers or [(b"transfer-encoding", b"chunked")]}
+    if http_version is not None:
+        scope["http_version"] = http_version
     asyncio.run(BodyLimitMiddleware(app, limit=LIMIT, exempt_prefix=None, refuse=_refuse)(scope, receive, send))
     return sent
+
+
+async def read_then_answer(scope: Scope, receive: Receive, send: Send) -> None:
+    await read_all(receive)
+    await PlainTextResponse("read")(scope, receive, send)
+
+
+def test_a_chunked_get_over_the_limit_is_a_413():
+    """Page views skip the count only when HTTP/1 says there is no body: a GET may still
+    send one, chunked."""
+    sent = call(read_then_answer, method="GET", http_version="1.1")
+    assert sent[0]["status"] == 413
+
+
+def test_a_request_without_framing_headers_is_counted_unless_it_is_http_1():
+    """Without Content-Length or Transfer-Encoding, an HTTP/1 request has no body (what it
+    streams is never delivered as one); any other protocol may still stream one."""
+    for version in ("2", None):
+        assert call(read_then_answer, headers=[(b"host", b"x")], http_version=version)[0]["status"] == 413
+
+
+def test_an_http_1_request_without_a_body_reaches_the_app_with_its_own_channels():
+    seen = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append((receive, send))
+
+    async def receive():
+        return {"type": "http.request", "body": b""}
+
+    async def send(message):
+        return None
+
+    middleware = BodyLimitMiddleware(app, limit=LIMIT, exempt_prefix=None, refuse=_refuse)
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [(b"host", b"x")], "http_version": "1.1"}
+    asyncio.run(middleware(scope, receive, send))
+    assert seen == [(receive, send)]
 
 
 def test_a_body_read_inside_a_task_group_over_the_limit_is_a_413():
@@ -70,8 +117,4 @@ def test_a_body_still_streaming_after_the_response_started_just_ends():
 
 
 def test_without_a_proxy_the_proxy_prefix_is_bounded_too():
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        await read_all(receive)
-        await PlainTextResponse("read")(scope, receive, send)
-
-    assert call(app, path="/api/proxy/upload")[0]["status"] == 413
+    assert call(read_then_answer, path="/api/proxy/upload")[0]["status"] == 413
