@@ -8,7 +8,9 @@ limit and is left alone.
 One layer for the whole app, rather than FastAPI's per-router limit (which wraps every
 route in two more layers even when the request has no body). An HTTP/1 request with
 neither Content-Length nor Transfer-Encoding has no body at all (RFC 9112, section 6.3),
-so a page view passes through unwrapped.
+so a page view passes through unwrapped. This relies on the server handing over header
+names lower-cased, as the ASGI spec requires and h11 and httptools do; a request of any
+other protocol, or without `http_version`, is counted.
 """
 
 from __future__ import annotations
@@ -24,17 +26,17 @@ HTTP_1 = frozenset({"1.0", "1.1"})
 
 
 def framing_headers(scope: Scope) -> tuple[str | None, bool]:
-    """The request's Content-Length (None when it has none) and whether it says
-    Transfer-Encoding, in one pass over its headers."""
+    """The request's Content-Length (None when it has none) and whether it has a
+    Transfer-Encoding header (whatever its value), in one pass over its headers."""
     length = None
-    chunked = False
+    has_transfer_encoding = False
     for key, value in scope["headers"]:
         if key == b"content-length":
             if length is None:
                 length = value.decode("latin-1")
         elif key == b"transfer-encoding":
-            chunked = True
-    return length, chunked
+            has_transfer_encoding = True
+    return length, has_transfer_encoding
 
 
 class BodyTooLarge(HTTPException):
@@ -57,8 +59,8 @@ class BodyLimitMiddleware:
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] != "http" or (self.exempt_prefix and scope["path"].startswith(self.exempt_prefix)):
             return self.app(scope, receive, send)
-        length, chunked = framing_headers(scope)
-        if length is None and not chunked and scope.get("http_version") in HTTP_1:
+        length, has_transfer_encoding = framing_headers(scope)
+        if length is None and not has_transfer_encoding and scope.get("http_version") in HTTP_1:
             return self.app(scope, receive, send)  # no body to count: no layer of ours either
         return self._bounded(scope, receive, send, (length or "").strip())
 

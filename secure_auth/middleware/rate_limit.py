@@ -175,7 +175,8 @@ class RateLimitMiddleware:
     async def _count_elsewhere(
         self, scope: Scope, receive: Receive, send: Send, bucket: str, key: str, network: str
     ) -> None:
-        """In the Redis session read's round trip, or in a networked storage."""
+        """In the Redis session read's round trip (in this process while Redis cannot be
+        asked), or in a networked storage from the threadpool."""
         context = context_of(scope)
         retry_after: int | bool | None = False
         if self.pipelined is not None:
