@@ -31,8 +31,8 @@ pytestmark = pytest.mark.integration
 class Worker:
     """One app process; `public_url` is what users and the IdP know (the load balancer)."""
 
-    def __init__(self, env: dict[str, str]) -> None:
-        self.port = free_port()
+    def __init__(self, env: dict[str, str], port: int | None = None) -> None:
+        self.port = port or free_port()
         self.env = env
         self.process: subprocess.Popen | None = None
 
@@ -121,9 +121,7 @@ def _cluster(entra):
             RATE_LIMIT_AUTH="100000/minute",
             LOG_LEVEL="WARNING",
         )
-        worker = Worker(env)
-        if port is not None:
-            worker.port = port
+        worker = Worker(env, port)
         started.append(worker)
         return worker.start()
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import threading
 import time
+from pathlib import Path
 
 import uvicorn
 
@@ -21,12 +23,43 @@ def bind_loopback(reuse: int = socket.SO_REUSEADDR) -> socket.socket:
     return sock
 
 
+def ephemeral_port_range() -> tuple[int, int]:
+    """The ports the kernel picks from for outgoing connections and for binds to port 0."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """A port nothing listens on right now (for a server started in another process)."""
-    sock = bind_loopback()
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
+    """A loopback port nothing holds right now, for a server started in another process.
+
+    The port is unguarded until that server binds it. Binding port 0 and closing the socket
+    would take it from the ephemeral range, where any outgoing connection (to Redis, to
+    local_entra) may take it meanwhile, and where the next such call may be given the same
+    port again. So it comes from below that range, is never handed out twice by this
+    process, and is one that a plain bind (no SO_REUSEADDR) succeeds on now.
+    """
+    low, _ = ephemeral_port_range()
+    candidates = range(max(1024, low - 16000), low)
+    if len(candidates) < 1000:
+        raise RuntimeError(f"the ephemeral port range starts at {low}: too low to pick test ports below it")
+    for _ in range(len(candidates)):
+        port = random.choice(candidates)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free loopback port below the ephemeral range")
 
 
 class ServerThread:
