@@ -36,7 +36,7 @@ from starlette.routing import Route
 from local_entra import LocalEntra
 from secure_auth.outbound.stream_slots import MAX_STREAMS_PER_USER as MAX_STREAMS
 from tests.conftest import ADELE, BEN, PUBLIC_CLIENT_ID, AppServer
-from tests.support.servers import ServerThread, bind_loopback
+from tests.support.servers import ServerThread, free_port
 
 API_SCOPE = f"api://{PUBLIC_CLIENT_ID}/access_as_user"
 BODY_LIMIT = 4096
@@ -671,9 +671,7 @@ def test_an_api_that_does_not_answer_in_time_gives_504(proxy_app, browsers, upst
 
 
 def test_an_api_that_cannot_be_reached_gives_502(proxy_app, browsers):
-    sock = bind_loopback()
-    port = sock.getsockname()[1]
-    sock.close()  # nothing listens there any more
+    port = free_port()  # nothing listens there, and nothing in this run will
     app = proxy_app(api_base_url=f"https://127.0.0.1:{port}/v1")
     browser = browsers(app.base_url)
     browser.sign_in(ADELE.username, ADELE.password)
